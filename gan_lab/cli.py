@@ -1,0 +1,68 @@
+"""`gan-lab`: the library's main jobs from a shell. Each subcommand calls a Python function."""
+
+import argparse
+import sys
+
+from gan_lab.errors import GanLabError
+
+TRAINABLE = ("mnist",)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def cmd_train(args):
+    if args.model not in TRAINABLE:
+        raise GanLabError(f"Unknown model {args.model!r}; trainable models: {', '.join(TRAINABLE)}.")
+    from gan_lab.training import mnist
+
+    options = {k: v for k, v in (("arch", args.arch), ("loss", args.loss), ("batch_size", args.batch_size),
+                                 ("grid_every", args.grid_every), ("checkpoint_every", args.checkpoint_every))
+               if v is not None}
+    result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume,
+                            max_images=args.max_images, **options)
+    print(f"Trained {result.epochs_done} epochs in {result.train_seconds:.0f} s "
+          f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="gan-lab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model headless, with checkpoints and resume")
+    t.add_argument("model", help=f"which model: {', '.join(TRAINABLE)}")
+    t.add_argument("--epochs", type=positive_int, required=True)
+    t.add_argument("--out", required=True, help="run folder (checkpoints, samples, logs, generator.keras)")
+    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--arch", choices=("dcgan", "mlp"))
+    t.add_argument("--loss", choices=("nonsaturating", "hinge", "wgan-gp"))
+    t.add_argument("--batch-size", type=positive_int)
+    t.add_argument("--grid-every", type=positive_int, help="epochs between sample grids (default 20)")
+    t.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints (default 20)")
+    t.add_argument("--max-images", type=positive_int, help="train on the first N images only (quick trials)")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GanLabError as err:
+        print(f"gan-lab: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("gan-lab: interrupted; rerun with --resume to continue from the last checkpoint.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

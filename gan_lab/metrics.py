@@ -1,0 +1,145 @@
+"""Quality figures for generated digits, always beside the same figures for real digits.
+
+A digit classifier that gan_lab trains on the same data gives: the share of samples it
+classifies with confidence >= 0.9, how often each digit appears (mode coverage), and
+the Fréchet distance between feature statistics of two image sets (FID's formula, in the
+classifier's 128-d feature space rather than Inception's, so figures compare only with
+figures from this classifier and the same sample size).
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import linalg
+
+from gan_lab import paths
+from gan_lab.errors import GanLabError
+
+CONFIDENCE = 0.9
+CLASSIFIER_NAME = "digit-classifier"
+
+
+def classifier_dir(name=CLASSIFIER_NAME) -> Path:
+    """The shipped classifier in models/, else the user's cache."""
+    shipped = paths.MODELS_DIR / name
+    return shipped if (shipped / "classifier.keras").exists() else paths.cache_dir() / name
+
+
+def train_digit_classifier(seed=0, epochs=15, batch_size=64, verbose=1):
+    """Train the digit CNN on the MNIST train split; return (model, held-out accuracy, info)."""
+    import keras
+
+    from gan_lab.data import mnist
+    from gan_lab.models.classifiers import digit_cnn
+    from gan_lab.repro import seed_everything
+
+    seed_everything(seed)
+    train, test = mnist.load("train", verbose=False), mnist.load("test", verbose=False)
+    model = digit_cnn()
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, epochs * (len(train) // batch_size))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(mnist.dataset(train.images, batch_size, seed, labels=train.labels), epochs=epochs, verbose=verbose)
+    _, accuracy = model.evaluate(test.images, test.labels, batch_size=512, verbose=0)
+    info = {"data_source": train.source, "train_images": len(train), "test_images": len(test),
+            "test_accuracy": round(float(accuracy), 4), "epochs": epochs, "seed": seed,
+            "train_seconds": round(time.perf_counter() - start, 1)}
+    return model, float(accuracy), info
+
+
+def digit_classifier(retrain=False, verbose=1):
+    """Load the digit classifier (safe_mode), training and caching it the first time."""
+    import keras
+
+    folder = classifier_dir()
+    path = folder / "classifier.keras"
+    if path.exists() and not retrain:
+        try:
+            return keras.saving.load_model(path, safe_mode=True)
+        except Exception as err:
+            raise GanLabError(f"The cached digit classifier {path} is unreadable ({err}); delete it to retrain.") from err
+    model, accuracy, info = train_digit_classifier(verbose=verbose)
+    folder = paths.cache_dir() / CLASSIFIER_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "classifier.keras")
+    (folder / "model.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"Digit classifier: {accuracy:.2%} on {info['test_images']:,} held-out digits; cached in {folder}.")
+    return model
+
+
+def feature_model(classifier):
+    """classifier -> a model returning (probabilities, features)."""
+    import keras
+
+    return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output])
+
+
+def classify(images, classifier, batch_size=500):
+    """(probabilities (n, 10), features (n, 128)) for images in [-1, 1]."""
+    probs, feats = feature_model(classifier).predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return probs, feats
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b)) between two feature sets."""
+    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
+    cov_a, cov_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
+    covmean, _ = linalg.sqrtm(cov_a.dot(cov_b), disp=False)
+    if not np.isfinite(covmean).all():  # near-singular product: regularise as FID implementations do
+        eps = np.eye(len(cov_a)) * 1e-6
+        covmean = linalg.sqrtm((cov_a + eps).dot(cov_b + eps))
+    diff = mu_a - mu_b
+    return float(diff.dot(diff) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean.real))
+
+
+def digit_figures(probs, feats, reference_feats) -> dict:
+    """Confident share, per-digit frequency and Fréchet distance to reference features."""
+    frequencies = np.bincount(probs.argmax(1), minlength=10) / len(probs)
+    return {
+        "samples": len(probs),
+        "confident_share": float((probs.max(1) >= CONFIDENCE).mean()),
+        "digit_frequencies": [round(float(f), 4) for f in frequencies],
+        "min_digit_share": float(frequencies.min()),
+        "max_digit_share": float(frequencies.max()),
+        "frechet_distance": frechet_distance(feats, reference_feats),
+    }
+
+
+def digit_quality(generated, real_test, real_train, classifier=None) -> dict:
+    """Figures for generated digits and, beside them, for as many real held-out digits.
+
+    The Fréchet distance of both is measured against the same number of real training
+    digits, so "real" is the floor that a perfect generator would reach.
+    """
+    n = len(generated)
+    if len(real_test) < n or len(real_train) < n:
+        raise GanLabError(f"Need at least {n} real train and test digits to compare with {n} samples.")
+    classifier = classifier or digit_classifier()
+    _, ref_feats = classify(real_train[:n], classifier)
+    gen = digit_figures(*classify(generated, classifier), ref_feats)
+    real = digit_figures(*classify(real_test[:n], classifier), ref_feats)
+    return {"generated": gen, "real": real}
+
+
+def quality_table(figures) -> str:
+    """A small text table of digit_quality's output."""
+    rows = [f"{'':10s} {'confident':>9s} {'min digit':>9s} {'max digit':>9s} {'Fréchet':>8s}"]
+    for name in ("generated", "real"):
+        f = figures[name]
+        rows.append(f"{name:10s} {f['confident_share']:9.1%} {f['min_digit_share']:9.1%} "
+                    f"{f['max_digit_share']:9.1%} {f['frechet_distance']:8.2f}")
+    rows.append(f"({figures['generated']['samples']:,} samples each; confidence >= {CONFIDENCE})")
+    return "\n".join(rows)
+
+
+def ship_classifier() -> Path:
+    """Copy the cached classifier into models/ (a default notebook run does this once)."""
+    import shutil
+
+    shipped = paths.MODELS_DIR / CLASSIFIER_NAME
+    if not (shipped / "classifier.keras").exists():
+        shutil.copytree(paths.cache_dir() / CLASSIFIER_NAME, shipped, dirs_exist_ok=True)
+    return shipped

@@ -1,0 +1,1 @@
+"""Model builders: functions that return keras.Model."""

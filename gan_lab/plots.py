@@ -1,0 +1,71 @@
+"""Matplotlib figures the notebooks show: image grids, loss curves, digit frequencies."""
+
+import numpy as np
+
+from gan_lab import images as img
+
+
+def show_images(pictures, titles=None, cols=8, size=1.2, cmap="gray"):
+    """Show uint8 images (n, H, W, C) in a grid, each with an optional title."""
+    import matplotlib.pyplot as plt
+
+    pictures = np.asarray(pictures)
+    rows = int(np.ceil(len(pictures) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.15), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, picture in enumerate(pictures):
+        ax = axes.flat[i]
+        ax.imshow(picture.squeeze(), cmap=cmap if picture.shape[-1] == 1 else None, vmin=0, vmax=255)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_pngs(paths, titles, size=3.2):
+    """Show PNG files side by side (e.g. sample grids after several epochs)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, axes = plt.subplots(1, len(paths), figsize=(size * len(paths), size + 0.4), squeeze=False)
+    for ax, path, title in zip(axes.flat, paths, titles):
+        ax.imshow(np.asarray(Image.open(path)), cmap="gray")
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(histories: dict, keys=("d_loss", "g_loss")):
+    """Loss curves per run: {run name: {column: array}} as read from history.csv."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(5 * len(histories), 3.2), squeeze=False)
+    for ax, (name, history) in zip(axes.flat, histories.items()):
+        for key in keys:
+            ax.plot(history["epoch"], history[key], label=key)
+        ax.set(title=name, xlabel="epoch", ylabel="loss")
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_digit_frequencies(figures: dict, band=(0.06, 0.14)):
+    """Bars of how often each digit is generated vs real; the accepted band shaded."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    digits = np.arange(10)
+    for offset, (name, f) in zip((-0.2, 0.2), figures.items()):
+        ax.bar(digits + offset, f["digit_frequencies"], width=0.4, label=name)
+    ax.axhspan(*band, color="green", alpha=0.1, label=f"{band[0]:.0%}-{band[1]:.0%}")
+    ax.set(xticks=digits, xlabel="digit (classifier's call)", ylabel="share of samples")
+    ax.legend(ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def grid_of(generator, latents, value_range=(-1.0, 1.0)):
+    """Generate from a Keras generator and tile into one uint8 picture."""
+    return img.grid(img.to_uint8(generator.predict(latents, verbose=0), value_range))

@@ -1,0 +1,1 @@
+"""Training: Model subclasses with train_step, losses, callbacks, checkpoints, runs."""

@@ -1,0 +1,103 @@
+"""Callbacks for GAN-style models: sample grids, atomic checkpoints, a tqdm progress bar."""
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from gan_lab import images
+from gan_lab.training import checkpoints
+
+
+def _due(epoch: int, every: int, total) -> bool:
+    """1-based `epoch` is due for a grid/checkpoint: every `every` epochs, and the last one."""
+    return epoch % every == 0 or epoch == total
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Save a PNG grid of generated images from fixed latents after the first epoch, every
+    `every` epochs and after the last one (the classic setup: every 20 of 200 epochs)."""
+
+    def __init__(self, latents, folder, every=20, value_range=(-1.0, 1.0), scale=2):
+        super().__init__()
+        self.latents = np.asarray(latents, np.float32)
+        self.folder, self.every = Path(folder), every
+        self.value_range, self.scale = value_range, scale
+        self.saved = {}  # epoch -> PNG path
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done == 1 or _due(done, self.every, self.params.get("epochs")):
+            fakes = self.model.ema_generator(self.latents, training=False)
+            picture = images.grid(images.to_uint8(keras.ops.convert_to_numpy(fakes), self.value_range))
+            self.saved[done] = images.save_png(picture, self.folder / f"epoch-{done:04d}.png", self.scale)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Write both models and both optimizers every `every` epochs and after the last one."""
+
+    def __init__(self, folder, config, every=20, keep=3):
+        super().__init__()
+        self.folder, self.config, self.every, self.keep = Path(folder), config, every, keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if _due(done, self.every, self.params.get("epochs")):
+            m = self.model
+            checkpoints.save(self.folder, done, m.checkpoint_models(), m.checkpoint_optimizers(),
+                             self.config, rng_state=m.seed_generator.state.numpy(), keep=self.keep)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Append one row per epoch (1-based epoch, every logged metric, seconds) to a CSV file;
+    a resumed run appends to the same file, so it holds the whole run."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1} | {k: float(v) for k, v in sorted((logs or {}).items())}
+        row["seconds"] = round(time.perf_counter() - self.started, 3)
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+class Progress(keras.callbacks.Callback):
+    """One text progress bar over epochs, with the latest losses and images/s beside it.
+
+    Plain (not widget) tqdm, so the bar also reads well in a stored notebook and a log.
+    """
+
+    def __init__(self, images_per_epoch, initial_epoch=0, desc="training"):
+        super().__init__()
+        self.images_per_epoch, self.initial_epoch, self.desc = images_per_epoch, initial_epoch, desc
+        self.rates = []  # images/s of each epoch
+
+    def on_train_begin(self, logs=None):
+        from tqdm.std import tqdm
+
+        self.bar = tqdm(total=self.params["epochs"], initial=self.initial_epoch, desc=self.desc,
+                        unit="epoch", file=sys.stdout, dynamic_ncols=False, ncols=110)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rates.append(self.images_per_epoch / (time.perf_counter() - self.started))
+        shown = {k: f"{v:.3f}" for k, v in (logs or {}).items() if k in ("d_loss", "g_loss")}
+        self.bar.set_postfix(shown | {"img/s": f"{self.rates[-1]:.0f}"}, refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()

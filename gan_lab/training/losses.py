@@ -1,0 +1,42 @@
+"""GAN losses on discriminator logits. Each returns (d_loss, g_loss) pieces as functions."""
+
+import tensorflow as tf
+
+LOSSES = ("nonsaturating", "hinge", "wgan-gp")
+
+
+def d_nonsaturating(real_logits, fake_logits, label_smoothing=0.1):
+    """BCE with one-sided label smoothing: real targets are 1 - smoothing, fakes 0."""
+    real_target = tf.fill(tf.shape(real_logits), 1.0 - label_smoothing)
+    real = tf.nn.sigmoid_cross_entropy_with_logits(labels=real_target, logits=real_logits)
+    fake = tf.nn.softplus(fake_logits)  # BCE with target 0
+    return tf.reduce_mean(real) + tf.reduce_mean(fake)
+
+
+def g_nonsaturating(fake_logits):
+    """-log D(G(z)): the generator's non-saturating loss (Goodfellow et al., 2014)."""
+    return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+
+
+def d_hinge(real_logits, fake_logits):
+    return tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+
+
+def d_wasserstein(real_logits, fake_logits):
+    return tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits)
+
+
+def g_critic(fake_logits):
+    """Generator loss for hinge and WGAN: raise the critic's score of fakes."""
+    return -tf.reduce_mean(fake_logits)
+
+
+def gradient_penalty(discriminator, real, fake, epsilon):
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates x_hat (Gulrajani et al., 2017)."""
+    mixed = real + epsilon * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = discriminator(mixed, training=True)
+    grads = tape.gradient(scores, mixed)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=tf.range(1, tf.rank(grads))) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))

@@ -1,0 +1,106 @@
+"""A training run in a folder: config, checkpoints, sample grids, logs, history, result.
+
+    out/
+      config.json          what was asked for
+      checkpoints/ckpt-*/  atomic checkpoints, newest `keep` kept
+      samples/epoch-*.png  grids from fixed latents
+      logs/                TensorBoard
+      history.csv          one row per epoch (appended on resume)
+      generator.keras      the final generator, model.json beside it
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from gan_lab import modelfolder, paths
+from gan_lab.errors import GanLabError
+from gan_lab.training import callbacks, checkpoints
+
+
+@dataclass
+class RunResult:
+    out: Path
+    history: dict
+    grids: dict  # epoch -> PNG path
+    epochs_done: int
+    train_seconds: float
+    images_per_second: float
+    info: dict = field(default_factory=dict)
+
+
+def prepare_out(out, resume: bool) -> Path:
+    """Validate the run folder: refuse to silently train over an earlier run."""
+    out = paths.writable_dir(out, "run folder")
+    found = checkpoints.latest(out / "checkpoints")
+    if found and not resume:
+        raise GanLabError(f"{out} already holds a run (newest checkpoint {found.name}); pass --resume "
+                          "(resume=True) to continue it, or choose another output folder.")
+    return out
+
+
+def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
+        grid_every=20, checkpoint_every=20, keep=3, resume=False, value_range=(-1.0, 1.0)) -> RunResult:
+    """Train `trainer` (a compiled GAN/VAE-style model) on `data` for `epochs` in run folder `out`."""
+    if int(epochs) <= 0:
+        raise GanLabError(f"epochs must be a positive number, got {epochs}.")
+    out = prepare_out(out, resume)
+    ckpt_dir = out / "checkpoints"
+    trainer.build_optimizers()
+    initial_epoch = 0
+    found = checkpoints.latest(ckpt_dir) if resume else None
+    if found:
+        checkpoints.check_config(found, config)
+        state = checkpoints.restore(found, trainer.checkpoint_models(), trainer.checkpoint_optimizers())
+        if state.get("rng_state") is not None:
+            trainer.seed_generator.state.assign(state["rng_state"])
+        initial_epoch = state["epoch"]
+        trim_history(out / "history.csv", initial_epoch)
+        print(f"Resuming from {found} (epoch {initial_epoch} of {epochs}).")
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    grid = callbacks.SampleGrid(sample_latents, out / "samples", grid_every, value_range)
+    progress = callbacks.Progress(images_per_epoch, initial_epoch)
+    cbs = [grid, callbacks.Checkpoint(ckpt_dir, config, checkpoint_every, keep),
+           callbacks.HistoryCSV(out / "history.csv"),
+           keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False), progress]
+    start = time.perf_counter()
+    history = {}
+    if initial_epoch < epochs:
+        history = trainer.fit(data, epochs=epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=0).history
+    seconds = time.perf_counter() - start
+    rate = float(np.median(progress.rates[1:] or progress.rates or [0.0]))  # the first epoch includes tracing
+    return RunResult(out, history, grid.saved, epochs, seconds, rate)
+
+
+def trim_history(path, last_epoch: int) -> None:
+    """Drop history rows after `last_epoch`: epochs past the checkpoint will be trained again."""
+    path = Path(path)
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines[:1] + [r for r in lines[1:] if int(r.split(",")[0]) <= last_epoch]))
+
+
+def read_history(out) -> dict:
+    """history.csv of a run folder -> {column: array}, over all resumed segments."""
+    path = Path(out) / "history.csv"
+    if not path.exists():
+        return {}
+    table = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64)
+    return {name: np.atleast_1d(table[name]) for name in table.dtype.names}
+
+
+def save_generator(result: RunResult, generator, folder=None, **info) -> Path:
+    """Write generator.keras and model.json into the run folder (or `folder`)."""
+    folder = Path(folder or result.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    modelfolder.save_keras(generator, folder / "generator.keras")
+    latent_dim = int(generator.inputs[0].shape[-1])
+    image_shape = [int(d) for d in generator.outputs[0].shape[1:]]
+    modelfolder.write_info(folder, latent_dim=latent_dim, image_shape=image_shape, value_range=[-1.0, 1.0],
+                           epochs=result.epochs_done, train_seconds=round(result.train_seconds, 1),
+                           train_images_per_second=round(result.images_per_second, 1), **info)
+    return folder / "generator.keras"

@@ -1,0 +1,69 @@
+"""`gan-lab train` headless: resume after SIGKILL, and clear errors without tracebacks."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gan_lab.training import checkpoints
+
+SMALL = ["--arch", "mlp", "--max-images", "256", "--checkpoint-every", "1", "--grid-every", "1"]
+
+
+def gan_lab(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "gan_lab", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "gan_lab", "train", "mnist", "--epochs", "40", "--out", str(out), *SMALL]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while len(checkpoints.list_checkpoints(out / "checkpoints")) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "training ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    newest = checkpoints.latest(out / "checkpoints")
+    done = checkpoints.read_state(newest)["epoch"]
+    assert 2 <= done < 40
+    resumed = gan_lab("train", "mnist", "--epochs", str(done + 2), "--out", str(out), "--resume", *SMALL)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Resuming from {newest}" in resumed.stdout
+    assert checkpoints.read_state(checkpoints.latest(out / "checkpoints"))["epoch"] == done + 2
+    rows = (out / "history.csv").read_text().strip().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows][-2:] == [done + 1, done + 2]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "cifar", "--epochs", "1", "--out", "OUT"], "Unknown model 'cifar'; trainable models: mnist"),
+    (["train", "mnist", "--epochs", "0", "--out", "OUT"], "must be at least 1"),
+    (["train", "mnist", "--epochs", "-3", "--out", "OUT"], "must be at least 1"),
+    (["train", "mnist", "--epochs", "1", "--out", "FILE"], "is a file"),
+])
+def test_bad_arguments_get_a_clear_message_and_no_traceback(tmp_path, args, message):
+    (tmp_path / "FILE").write_text("not a folder")
+    args = [str(tmp_path / a) if a in ("OUT", "FILE") else a for a in args]
+    result = gan_lab(*args)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corrupt_checkpoint_and_other_architecture_are_refused_on_resume(tmp_path):
+    out = tmp_path / "run"
+    assert gan_lab("train", "mnist", "--epochs", "1", "--out", str(out), *SMALL).returncode == 0
+    other = gan_lab("train", "mnist", "--epochs", "2", "--out", str(out), "--resume", "--arch", "dcgan",
+                    "--max-images", "256")
+    assert other.returncode == 1 and "different setup" in other.stderr and "Traceback" not in other.stderr
+    newest = checkpoints.latest(out / "checkpoints")
+    (newest / "generator.keras").write_bytes(b"\x00" * 100)
+    broken = gan_lab("train", "mnist", "--epochs", "2", "--out", str(out), "--resume", *SMALL)
+    assert broken.returncode == 1 and f"{newest} is corrupt" in broken.stderr
+    assert "Traceback" not in broken.stderr

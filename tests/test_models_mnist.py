@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from gan_lab import GanLabError
+from gan_lab.models import mnist
+
+
+@pytest.mark.parametrize("arch", sorted(mnist.ARCHITECTURES))
+def test_generators_and_discriminators_have_the_right_shapes(arch):
+    g, d = mnist.build(arch, latent_dim=16)
+    z = np.random.default_rng(0).standard_normal((3, 16)).astype("float32")
+    images = g.predict(z, verbose=0)
+    assert images.shape == (3, 28, 28, 1)
+    assert np.abs(images).max() <= 1.0  # tanh
+    assert d.predict(images, verbose=0).shape == (3, 1)
+
+
+def test_classic_mlp_matches_the_classic_layout():
+    g = mnist.mlp_generator()
+    dense = [layer.units for layer in g.layers if layer.__class__.__name__ == "Dense"]
+    assert g.inputs[0].shape[-1] == 100 and dense == [256, 512, 1024, 784]
+    d = mnist.mlp_discriminator()
+    assert [layer.units for layer in d.layers if layer.__class__.__name__ == "Dense"] == [1024, 512, 256, 1]
+    assert any(layer.__class__.__name__ == "Dropout" for layer in d.layers)
+
+
+def test_widths_and_latent_size_are_parameters():
+    g, d = mnist.build("mlp", latent_dim=32, g_widths=(64, 128), d_widths=(128, 64))
+    assert g.inputs[0].shape[-1] == 32
+    assert [layer.units for layer in g.layers if layer.__class__.__name__ == "Dense"] == [64, 128, 784]
+    g, d = mnist.build("dcgan", latent_dim=8, g_widths=(32, 16), d_widths=(8, 16))
+    assert g.count_params() < mnist.conv_generator(latent_dim=8).count_params()
+
+
+def test_unknown_architecture_lists_the_choices():
+    with pytest.raises(GanLabError, match="dcgan"):
+        mnist.build("resnet")
