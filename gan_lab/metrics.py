@@ -9,6 +9,7 @@ figures from this classifier and the same sample size).
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,24 +71,23 @@ def digit_classifier(retrain=False, verbose=1):
     return model
 
 
-def feature_model(classifier):
-    """classifier -> a model returning (probabilities, features)."""
-    import keras
-
-    return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output])
-
-
 def classify(images, classifier, batch_size=500):
     """(probabilities (n, 10), features (n, 128)) for images in [-1, 1]."""
-    probs, feats = feature_model(classifier).predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
-    return probs, feats
+    import keras
+
+    both = keras.Model(classifier.input, [classifier.output, classifier.get_layer("features").output])
+    images = np.asarray(images, np.float32)
+    parts = [both(images[i:i + batch_size], training=False) for i in range(0, len(images), batch_size)]
+    return tuple(np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in (0, 1))
 
 
 def frechet_distance(feats_a, feats_b) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b)) between two feature sets."""
     mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
     cov_a, cov_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a.dot(cov_b), disp=False)
+    with warnings.catch_warnings():  # a singular product is handled just below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean, _ = linalg.sqrtm(cov_a.dot(cov_b), disp=False)
     if not np.isfinite(covmean).all():  # near-singular product: regularise as FID implementations do
         eps = np.eye(len(cov_a)) * 1e-6
         covmean = linalg.sqrtm((cov_a + eps).dot(cov_b + eps))

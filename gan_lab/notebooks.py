@@ -13,6 +13,23 @@ import time
 from pathlib import Path
 
 
+def coalesce_streams(cell) -> None:
+    """Merge a cell's consecutive stream outputs and keep only what a carriage return left on
+    screen, so a progress bar is stored as its last state, not as hundreds of updates."""
+    merged = []
+    for out in cell.get("outputs", []):
+        if merged and out.output_type == "stream" and merged[-1].output_type == "stream" \
+                and merged[-1].name == out.name:
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.output_type == "stream":
+            out.text = "\n".join(line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r")
+                                 for line in out.text.split("\n"))
+    cell.outputs = merged
+
+
 def run_notebook(path, timeout=None) -> float:
     """Execute one notebook in place; return seconds taken. Raises on the first failing cell."""
     import nbformat
@@ -30,6 +47,9 @@ def run_notebook(path, timeout=None) -> float:
                 client.execute_cell(nb.cells[index], index)
                 bar.update(1)
     finally:
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                coalesce_streams(cell)
         nbformat.write(nb, path)  # keep what ran, even up to a failure, for the reader to see
     return time.perf_counter() - start
 

@@ -73,6 +73,10 @@ def test_fetch_keras_fails_clearly_when_offline(monkeypatch):
         raise Exception("URL fetch failure: Name or service not known")
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", no_network)
+    monkeypatch.setattr(mnist, "_keras_failure", None)
+    with pytest.raises(GanLabError, match="Could not download MNIST.*Name or service not known"):
+        mnist.fetch_keras()
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: pytest.fail("tried to download twice"))
     with pytest.raises(GanLabError, match="Could not download MNIST"):
         mnist.fetch_keras()
 

@@ -28,7 +28,7 @@ def test_widths_and_latent_size_are_parameters():
     g, d = mnist.build("mlp", latent_dim=32, g_widths=(64, 128), d_widths=(128, 64))
     assert g.inputs[0].shape[-1] == 32
     assert [layer.units for layer in g.layers if layer.__class__.__name__ == "Dense"] == [64, 128, 784]
-    g, d = mnist.build("dcgan", latent_dim=8, g_widths=(32, 16), d_widths=(8, 16))
+    g, d = mnist.build("dcgan", latent_dim=8, g_widths=(16, 8), d_widths=(8, 16))
     assert g.count_params() < mnist.conv_generator(latent_dim=8).count_params()
 
 

@@ -47,14 +47,21 @@ def read_npz(path) -> dict:
     return arrays
 
 
+_keras_failure = None  # remembered, so an offline session tries the download only once
+
+
 def fetch_keras() -> dict:
     """keras' full MNIST, downloaded once to ~/.keras/datasets; raise when it cannot download."""
+    global _keras_failure
     import keras
 
+    if _keras_failure is not None:
+        raise GanLabError(_keras_failure)
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as err:  # keras wraps URL and HTTP errors in plain Exception
-        raise GanLabError(f"Could not download MNIST ({err}).") from err
+        _keras_failure = f"Could not download MNIST ({err})."
+        raise GanLabError(_keras_failure) from err
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 

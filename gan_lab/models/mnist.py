@@ -33,7 +33,7 @@ def mlp_discriminator(image_shape=IMAGE_SHAPE, widths=(1024, 512, 256), dropout=
     return keras.Model(image, layers.Dense(1, name="logit")(x), name=name)
 
 
-def conv_generator(latent_dim=100, filters=(128, 64), kernel=4, image_shape=IMAGE_SHAPE, name="generator"):
+def conv_generator(latent_dim=100, filters=(64, 32), kernel=4, image_shape=IMAGE_SHAPE, name="generator"):
     """DCGAN generator: Dense -> 7x7 map -> Conv2DTranspose x2 (stride 2, BatchNorm) -> tanh."""
     side = image_shape[0] // 4
     z = keras.Input((latent_dim,), name="z")
@@ -48,7 +48,7 @@ def conv_generator(latent_dim=100, filters=(128, 64), kernel=4, image_shape=IMAG
     return keras.Model(z, image, name=name)
 
 
-def conv_discriminator(image_shape=IMAGE_SHAPE, filters=(64, 128), kernel=4, dropout=0.3, name="discriminator"):
+def conv_discriminator(image_shape=IMAGE_SHAPE, filters=(32, 64), kernel=4, dropout=0.3, name="discriminator"):
     """DCGAN discriminator: strided Conv2D x2 (LeakyReLU, dropout) -> 1 logit."""
     image = keras.Input(image_shape, name="image")
     x = image

@@ -14,7 +14,7 @@ from gan_lab.training.runs import fit, save_generator
 XLA_BY_ARCH = {"mlp": True, "dcgan": False}
 
 DEFAULTS = {"arch": "mlp", "loss": "nonsaturating", "latent_dim": 100, "batch_size": 64,
-            "lr": 2e-4, "beta_1": 0.5, "label_smoothing": 0.1, "ema": 0.999, "lr_decay": "cosine", "xla": None, "g_widths": None, "d_widths": None, "grid_every": 20, "checkpoint_every": 20}
+            "lr": 4e-4, "beta_1": 0.5, "label_smoothing": 0.1, "ema": 0.999, "lr_decay": "cosine", "xla": None, "g_widths": None, "d_widths": None, "grid_every": 20, "checkpoint_every": 20}
 
 
 def sample_latents(latent_dim, n=64, seed=0):

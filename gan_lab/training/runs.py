@@ -70,7 +70,8 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
     start = time.perf_counter()
     history = {}
     if initial_epoch < epochs:
-        history = trainer.fit(data, epochs=epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=0).history
+        history = trainer.fit(data, epochs=epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=0,
+                              shuffle=False).history  # the tf.data pipeline shuffles
     seconds = time.perf_counter() - start
     rate = float(np.median(progress.rates[1:] or progress.rates or [0.0]))  # the first epoch includes tracing
     return RunResult(out, history, grid.saved, epochs, seconds, rate)
