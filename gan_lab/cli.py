@@ -24,12 +24,36 @@ def cmd_train(args):
     from gan_lab.training import mnist
 
     options = {k: v for k, v in (("arch", args.arch), ("loss", args.loss), ("batch_size", args.batch_size),
-                                 ("grid_every", args.grid_every), ("checkpoint_every", args.checkpoint_every))
+                                 ("grid_every", args.grid_every), ("checkpoint_every", args.checkpoint_every),
+                                 ("xla", args.xla))
                if v is not None}
     result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume,
                             max_images=args.max_images, **options)
     print(f"Trained {result.epochs_done} epochs in {result.train_seconds:.0f} s "
           f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
+
+
+def cmd_convert(args):
+    from gan_lab import convert
+
+    report = convert.convert(args.model, args.out, opset=args.opset, batch=args.batch, fp32=args.fp32,
+                             int8=args.int8, seed=args.seed)
+    print(f"Equivalent OpenVINO command line: {report['ovc_command']}")
+    print(f"Wrote {', '.join(report['sizes_bytes'])} and model.json to {args.out} in {report['convert_seconds']} s")
+
+
+def cmd_generate(args):
+    from gan_lab import images
+    from gan_lab.runtime import load_generator
+
+    gen = load_generator(args.model, device=args.device)
+    pictures = gen.generate(gen.sample_latents(args.n, args.seed))
+    images.save_png(images.grid(pictures), args.out, scale=args.scale)
+    if args.npy:
+        import numpy as np
+
+        np.save(args.npy, pictures)
+    print(f"{args.n} images from {gen.path.name} ({gen.backend}) -> {args.out}")
 
 
 def parser():
@@ -46,8 +70,30 @@ def parser():
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--grid-every", type=positive_int, help="epochs between sample grids (default 20)")
     t.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints (default 20)")
+    t.add_argument("--xla", action=argparse.BooleanOptionalAction,
+                   help="compile the train step with XLA (default: on for mlp, off for dcgan)")
     t.add_argument("--max-images", type=positive_int, help="train on the first N images only (quick trials)")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("convert", help="Keras generator -> ONNX -> OpenVINO IR (+ INT8), with parity gates")
+    c.add_argument("model", help="a .keras generator (one latent input, one image output)")
+    c.add_argument("--out", required=True, help="folder for generator.onnx, generator.xml/.bin, model.json")
+    c.add_argument("--opset", type=positive_int, default=17)
+    c.add_argument("--batch", type=positive_int, help="a static batch size (default: dynamic)")
+    c.add_argument("--fp32", action="store_true", help="keep FP32 weights in the IR (default FP16)")
+    c.add_argument("--int8", action="store_true", help="also write generator-int8.xml via NNCF")
+    c.add_argument("--seed", type=int, default=0, help="seed of the parity and calibration latents")
+    c.set_defaults(func=cmd_convert)
+
+    g = sub.add_parser("generate", help="a grid of images from any generator (.keras, .onnx, .xml)")
+    g.add_argument("model")
+    g.add_argument("-n", type=positive_int, default=64)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, help="PNG file for the grid")
+    g.add_argument("--npy", help="also save the uint8 images as .npy")
+    g.add_argument("--scale", type=positive_int, default=2, help="enlarge the PNG (nearest)")
+    g.add_argument("--device", default="CPU", help="OpenVINO device: CPU, GPU or AUTO")
+    g.set_defaults(func=cmd_generate)
     return p
 
 

