@@ -56,6 +56,25 @@ def cmd_generate(args):
     print(f"{args.n} images from {gen.path.name} ({gen.backend}) -> {args.out}")
 
 
+def cmd_bench(args):
+    from gan_lab import bench
+
+    batches = [positive_int(b) for b in args.batch.split(",")]
+    backends = tuple(args.backends.split(",")) if args.backends else bench.BACKENDS
+    peak = bench.sgemm_peak()
+    print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s")
+    results = []
+    for model in args.models:
+        results += bench.run(model, batches, backends, seconds=args.seconds, repeats=args.repeats, peak=peak)
+    print(bench.table(results))
+    if args.json:
+        bench.save_json(results, args.json, peak_gflops=peak)
+    if args.plot:
+        from gan_lab import plots
+
+        plots.plot_throughput(results).savefig(args.plot, dpi=120)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gan-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -94,6 +113,17 @@ def parser():
     g.add_argument("--scale", type=positive_int, default=2, help="enlarge the PNG (nearest)")
     g.add_argument("--device", default="CPU", help="OpenVINO device: CPU, GPU or AUTO")
     g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("bench", help="images/s, latency and CPU use of every backend, side by side")
+    b.add_argument("models", nargs="+", help="generator files or model folders (formats beside them are found)")
+    b.add_argument("--batch", default="1,8,64,256", help="comma-separated batch sizes")
+    b.add_argument("--backends", help="comma-separated subset of: keras-predict, keras-eager, tf-function, "
+                                      "tf-function-xla, onnxruntime, openvino-sync, openvino-async, openvino-int8")
+    b.add_argument("--seconds", type=float, default=1.0, help="time per repeat")
+    b.add_argument("--repeats", type=positive_int, default=3)
+    b.add_argument("--json", help="write the results as JSON")
+    b.add_argument("--plot", help="write a bar chart PNG")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

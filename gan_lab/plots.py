@@ -69,3 +69,25 @@ def plot_digit_frequencies(figures: dict, band=(0.06, 0.14)):
 def grid_of(generator, latents, value_range=(-1.0, 1.0)):
     """Generate from a Keras generator and tile into one uint8 picture."""
     return img.grid(img.to_uint8(generator.predict(latents, verbose=0), value_range))
+
+
+def plot_throughput(results):
+    """Grouped bars: images/s per backend, one group per batch size, log scale, spread as error bars."""
+    import matplotlib.pyplot as plt
+
+    batches = sorted({r.batch for r in results})
+    backends = list(dict.fromkeys(r.backend for r in results))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(batches) * len(backends) / 4), 3.6))
+    width = 0.8 / len(backends)
+    for i, backend in enumerate(backends):
+        rows = {r.batch: r for r in results if r.backend == backend}
+        xs = [k + i * width for k, b in enumerate(batches) if b in rows]
+        ys = [rows[b].images_per_s for b in batches if b in rows]
+        err = np.array([[rows[b].images_per_s - rows[b].images_per_s_spread[0],
+                         rows[b].images_per_s_spread[1] - rows[b].images_per_s] for b in batches if b in rows]).T
+        ax.bar(xs, ys, width, yerr=err, label=backend, capsize=2)
+    ax.set(xticks=[k + 0.4 - width / 2 for k in range(len(batches))], xticklabels=[f"batch {b}" for b in batches],
+           ylabel="images/s", yscale="log")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,258 @@
+"""Generation speed, side by side: Keras (predict, eager, tf.function with and without XLA),
+ONNX Runtime, OpenVINO sync (LATENCY hint), async (AsyncInferQueue, THROUGHPUT hint) and INT8.
+
+Each backend runs requests of a given batch size for a fixed time, several times over; the
+figures are medians over those repeats, with their spread. CPU use per core is sampled
+during each run, and achieved FLOP/s is set against an SGEMM probe of this machine's peak.
+"""
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gan_lab.errors import GanLabError
+
+BACKENDS = ("keras-predict", "keras-eager", "tf-function", "tf-function-xla", "onnxruntime",
+            "openvino-sync", "openvino-async", "openvino-int8")
+DEFAULT_BATCHES = (1, 8, 64, 256)
+
+
+@dataclass
+class Result:
+    model: str
+    backend: str
+    batch: int
+    images_per_s: float  # median over repeats
+    images_per_s_spread: tuple  # (min, max) over repeats
+    p50_ms: float  # per request
+    p95_ms: float
+    cpu_percent: list  # mean per core during the runs
+    flops_per_image: float
+    peak_share: float = float("nan")  # achieved FLOP/s / SGEMM peak
+    cpu_timeline: list = field(default_factory=list, repr=False)
+
+
+def sgemm_peak(n=2048, seconds=2.0) -> float:
+    """This machine's FP32 matrix-multiply rate in GFLOP/s (NumPy's BLAS, all cores), best of runs."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
+    a @ b  # warm-up
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def flops_per_image(model) -> float:
+    """Multiply-adds x 2 of the Dense and convolution layers of a Keras generator, per image."""
+    from keras import layers
+
+    total = 0
+    for layer in _leaf_layers(model):
+        if isinstance(layer, layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        elif isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            kh, kw, a, b = layer.kernel.shape  # Conv2D: (kh, kw, in, out); transpose: (kh, kw, out, in)
+            spatial = layer.output.shape if isinstance(layer, layers.Conv2D) else layer.input.shape
+            total += 2 * spatial[1] * spatial[2] * kh * kw * a * b
+    return float(total)
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+class CpuSampler:
+    """Per-core CPU use (psutil) sampled in a background thread."""
+
+    def __init__(self, interval=0.1):
+        self.interval, self.samples, self._stop = interval, [], threading.Event()
+
+    def __enter__(self):
+        import psutil
+
+        psutil.cpu_percent(percpu=True)  # the first call only primes the counters
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.wait(self.interval):
+            self.samples.append((time.perf_counter(), psutil.cpu_percent(percpu=True)))
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def mean_per_core(self):
+        return [float(v) for v in np.mean([s for _, s in self.samples], axis=0)] if self.samples else []
+
+
+def find_variants(path) -> dict:
+    """The generator files of a model folder, by format, found beside `path`."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    names = {"keras": "generator.keras", "onnx": "generator.onnx", "ir": "generator.xml",
+             "ir-int8": "generator-int8.xml"}
+    found = {k: folder / v for k, v in names.items() if (folder / v).exists()}
+    if not path.is_dir() and path.exists():
+        key = {".keras": "keras", ".onnx": "onnx", ".xml": "ir-int8" if "int8" in path.name else "ir"}[path.suffix]
+        found[key] = path
+    if not found:
+        raise GanLabError(f"No generator files found at {path}.")
+    return found
+
+
+def time_requests(run, make_input, seconds=1.0, warmup=3, min_requests=5):
+    """Run `run(x)` repeatedly for about `seconds`; return (images/s, latencies in ms)."""
+    x = make_input()
+    for _ in range(warmup):
+        run(x)
+    latencies, start = [], time.perf_counter()
+    while time.perf_counter() - start < seconds or len(latencies) < min_requests:
+        t = time.perf_counter()
+        run(x)
+        latencies.append((time.perf_counter() - t) * 1e3)
+    elapsed = time.perf_counter() - start
+    return len(latencies) * len(x) / elapsed, latencies
+
+
+def save_json(results, path, **extra) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps({**extra, "results": [asdict(r) for r in results]}, indent=1, default=float))
+    return path
+
+
+def _keras_runners(path):
+    import keras
+    import tensorflow as tf
+
+    from gan_lab.convert import load_keras
+
+    model = load_keras(path)
+    plain = tf.function(lambda z: model(z, training=False), jit_compile=False, reduce_retracing=True)
+    xla = tf.function(lambda z: model(z, training=False), jit_compile=True, reduce_retracing=True)
+    return model, {
+        "keras-predict": lambda z: model.predict(z, batch_size=len(z), verbose=0),
+        "keras-eager": lambda z: keras.ops.convert_to_numpy(model(z, training=False)),
+        "tf-function": lambda z: plain(z).numpy(),
+        "tf-function-xla": lambda z: xla(z).numpy(),
+    }
+
+
+def _onnx_runner(path):
+    from gan_lab.runtime import OnnxGenerator
+
+    gen = OnnxGenerator(path)
+    return lambda z: gen.session.run(None, {gen.input_name: z})[0]
+
+
+def _openvino_sync(path, hint="LATENCY"):
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": hint})
+    request = compiled.create_infer_request()
+    return lambda z: request.infer({0: z})[0]
+
+
+class _AsyncRunner:
+    """OpenVINO AsyncInferQueue with the THROUGHPUT hint: as many requests in flight as the
+    plugin recommends; one call pushes `requests` batches and waits for all of them."""
+
+    def __init__(self, path):
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+        self.jobs = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+        self.queue = ov.AsyncInferQueue(compiled, self.jobs)
+        self.queue.set_callback(self._done)
+        self.latencies = []  # ms from start_async to completion, per request
+
+    def _done(self, request, started):
+        self.latencies.append((time.perf_counter() - started) * 1e3)
+
+    def __call__(self, z):
+        for _ in range(self.jobs):
+            self.queue.start_async({0: z}, time.perf_counter())
+        self.queue.wait_all()
+
+
+def runners(variants, backends=BACKENDS):
+    """{backend: callable(z)} for the requested backends whose files exist."""
+    out = {}
+    if "keras" in variants and any(b.startswith(("keras", "tf-")) for b in backends):
+        _, ks = _keras_runners(variants["keras"])
+        out.update({k: v for k, v in ks.items() if k in backends})
+    if "onnx" in variants and "onnxruntime" in backends:
+        out["onnxruntime"] = _onnx_runner(variants["onnx"])
+    if "ir" in variants and "openvino-sync" in backends:
+        out["openvino-sync"] = _openvino_sync(variants["ir"])
+    if "ir" in variants and "openvino-async" in backends:
+        out["openvino-async"] = _AsyncRunner(variants["ir"])
+    if "ir-int8" in variants and "openvino-int8" in backends:
+        out["openvino-int8"] = _AsyncRunner(variants["ir-int8"])
+    return out
+
+
+def run(path, batches=DEFAULT_BATCHES, backends=BACKENDS, seconds=1.0, repeats=3, peak=None, progress=True):
+    """Benchmark one generator (and the other formats beside it); returns a list of Result."""
+    from tqdm.auto import tqdm
+
+    from gan_lab.convert import load_keras
+
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        raise GanLabError(f"Unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}.")
+    variants = find_variants(path)
+    if "keras" not in variants:
+        raise GanLabError(f"Benchmarks need generator.keras beside {path} (to count FLOPs and as the reference).")
+    flops = flops_per_image(load_keras(variants["keras"]))
+    latent_dim = load_keras(variants["keras"]).inputs[0].shape[-1]
+    fns = runners(variants, backends)
+    results = []
+    with tqdm(total=len(fns) * len(batches), desc=Path(path).name, unit="run", disable=not progress) as bar:
+        for backend, fn in fns.items():
+            for batch in batches:
+                z = lambda: np.random.default_rng(batch).standard_normal((batch, latent_dim)).astype(np.float32)  # noqa: E731
+                per_call = getattr(fn, "jobs", 1)  # an async call runs `jobs` requests at once
+                rates, lat = [], []
+                if hasattr(fn, "latencies"):
+                    fn.latencies = []
+                with CpuSampler() as cpu:
+                    for _ in range(repeats):
+                        rate, ms = time_requests(fn, z, seconds)
+                        rates.append(rate * per_call)
+                        lat.extend(ms)
+                if hasattr(fn, "latencies"):  # per-request latency, measured by the queue's callback
+                    lat, fn.latencies = fn.latencies, []
+                rate = float(np.median(rates))
+                results.append(Result(str(path), backend, batch, rate, (min(rates), max(rates)),
+                                      float(np.percentile(lat, 50)), float(np.percentile(lat, 95)),
+                                      cpu.mean_per_core(), flops,
+                                      rate * flops / (peak * 1e9) if peak else float("nan"),
+                                      [(t, s) for t, s in cpu.samples]))
+                bar.update(1)
+    return results
+
+
+def table(results) -> str:
+    rows = [f"{'backend':16s} {'batch':>5s} {'images/s':>10s} {'spread':>15s} {'p50 ms':>8s} {'p95 ms':>8s} "
+            f"{'CPU % per core':>15s} {'of peak':>8s}"]
+    for r in results:
+        spread = f"{r.images_per_s_spread[0]:.0f}-{r.images_per_s_spread[1]:.0f}"
+        cpu = "/".join(f"{c:.0f}" for c in r.cpu_percent)
+        rows.append(f"{r.backend:16s} {r.batch:5d} {r.images_per_s:10.0f} {spread:>15s} {r.p50_ms:8.2f} "
+                    f"{r.p95_ms:8.2f} {cpu:>15s} {r.peak_share:8.1%}")
+    return "\n".join(rows)
