@@ -61,6 +61,8 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
         initial_epoch = state["epoch"]
         trim_history(out / "history.csv", initial_epoch)
         print(f"Resuming from {found} (epoch {initial_epoch} of {epochs}).")
+    else:  # nothing to resume: rows left by a run killed before its first checkpoint are stale
+        (out / "history.csv").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     grid = callbacks.SampleGrid(sample_latents, out / "samples", grid_every, value_range)
     progress = callbacks.Progress(images_per_epoch, initial_epoch)
