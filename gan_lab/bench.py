@@ -218,8 +218,8 @@ def run(path, batches=DEFAULT_BATCHES, backends=BACKENDS, seconds=1.0, repeats=3
     variants = find_variants(path)
     if "keras" not in variants:
         raise GanLabError(f"Benchmarks need generator.keras beside {path} (to count FLOPs and as the reference).")
-    flops = flops_per_image(load_keras(variants["keras"]))
-    latent_dim = load_keras(variants["keras"]).inputs[0].shape[-1]
+    reference = load_keras(variants["keras"])
+    flops, latent_dim = flops_per_image(reference), reference.inputs[0].shape[-1]
     fns = runners(variants, backends)
     results = []
     with tqdm(total=len(fns) * len(batches), desc=Path(path).name, unit="run", disable=not progress) as bar:
