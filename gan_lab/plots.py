@@ -91,3 +91,50 @@ def plot_throughput(results):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def plot_cpu_timeline(results, batch):
+    """CPU use of each core over time while one batch size ran, shaded by the backend running."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if r.batch == batch and r.cpu_timeline]
+    colors = dict(zip(dict.fromkeys(r.backend for r in rows), plt.cm.tab10.colors))
+    fig, ax = plt.subplots(figsize=(10, 3))
+    for r in rows:
+        t = np.array([s[0] for s in r.cpu_timeline])
+        cores = np.array([s[1] for s in r.cpu_timeline])
+        for start, stop in _runs_of(t):  # one shaded span per timed repeat
+            ax.axvspan(t[start], t[stop], color=colors[r.backend], alpha=0.25, lw=0)
+            for c in range(cores.shape[1]):
+                ax.plot(t[start:stop + 1], cores[start:stop + 1, c], color="k", ls=("-", ":")[c % 2], lw=0.9)
+    ax.set(xlabel="seconds", ylabel="CPU % per core", ylim=(0, 105), title=f"batch {batch}")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.4) for c in colors.values()]
+    handles += [plt.Line2D([], [], color="k", ls=ls) for ls in ("-", ":")]
+    ax.legend(handles, [*colors, "core 0", "core 1"], fontsize=7, ncol=4, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _runs_of(t, gap=0.5):
+    """(first, last) indices of the stretches of a time series without a pause longer than `gap`."""
+    breaks = np.flatnonzero(np.diff(t) > gap)
+    starts, stops = np.r_[0, breaks + 1], np.r_[breaks, len(t) - 1]
+    return list(zip(starts, stops))
+
+
+def plot_flops(results, peak):
+    """Achieved GFLOP/s per backend against batch size, with the machine's SGEMM peak as a ceiling."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for backend in dict.fromkeys(r.backend for r in results):
+        rows = sorted((r for r in results if r.backend == backend), key=lambda r: r.batch)
+        ax.plot([r.batch for r in rows], [r.images_per_s * r.flops_per_image / 1e9 for r in rows], "o-",
+                label=backend, ms=3)
+    ax.axhline(peak, color="k", ls="--", lw=1)
+    ax.text(min(r.batch for r in results), peak, f" SGEMM peak {peak:.0f}",
+            va="bottom", fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="batch", ylabel="achieved GFLOP/s")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from gan_lab import GanLabError, bench, convert
+from gan_lab import GanLabError, bench, convert, plots
 
 
 def test_flops_are_counted_per_layer_kind():
@@ -34,13 +34,19 @@ def tiny_model_folder(tmp_path_factory):
 
 
 def test_every_backend_runs_and_reports(tiny_model_folder, tmp_path):
-    results = bench.run(tiny_model_folder / "generator.xml", batches=(1, 4), seconds=0.05, repeats=2,
+    results = bench.run(tiny_model_folder / "generator.xml", batches=(1, 4), seconds=0.25, repeats=2,
                         peak=100.0, progress=False)
     assert {r.backend for r in results} == set(bench.BACKENDS) and len(results) == 2 * len(bench.BACKENDS)
     for r in results:
         assert r.images_per_s > 0 and r.images_per_s_spread[0] <= r.images_per_s <= r.images_per_s_spread[1]
         assert 0 < r.p50_ms <= r.p95_ms and r.flops_per_image == 2 * (8 * 64 + 64 * 16) and r.peak_share > 0
     assert "openvino-async" in bench.table(results)
+    assert all(r.cpu_timeline and len(r.cpu_percent) == len(r.cpu_timeline[0][1]) for r in results if r.batch == 4)
+    times = [t for r in results for t, _ in r.cpu_timeline]
+    assert min(times) >= 0  # seconds since the run began
+    for fig in (plots.plot_throughput(results), plots.plot_cpu_timeline(results, 4), plots.plot_flops(results, 100.0)):
+        fig.savefig(tmp_path / "plot.png")
+        assert (tmp_path / "plot.png").stat().st_size > 1000
     saved = bench.save_json(results, tmp_path / "bench.json", peak_gflops=100.0)
     assert '"backend": "onnxruntime"' in saved.read_text()
 

@@ -9,7 +9,7 @@ import pytest
 from keras import layers
 
 from gan_lab import GanLabError, convert
-from gan_lab.runtime import load_generator
+from gan_lab.runtime import OpenVINOGenerator, load_generator
 
 
 def dense_sequential():
@@ -175,3 +175,18 @@ def test_unknown_suffix_and_missing_file(tmp_path):
         load_generator(tmp_path / "generator.h5")
     with pytest.raises(GanLabError, match="does not exist"):
         load_generator(tmp_path / "generator.onnx")
+
+
+def test_openvino_default_path_static_shapes_and_chunks(mnist_backends):
+    keras_gen, _, ov_gen = mnist_backends
+    z = keras_gen.sample_latents(150, seed=5)  # 64 + 64 + 22: three requests, the last padded to 32
+    small = OpenVINOGenerator(ov_gen.path, max_batch=64)
+    raw = small.generate_raw(z)
+    assert np.abs(raw - keras_gen.generate_raw(z)).max() <= 1e-2  # FP16 tolerance, chunk by chunk
+    assert sorted(small._requests) == [32, 64]  # static shapes: one compiled model per power of two
+    assert small.generate_raw(z[:3]).shape == (3, 8, 8, 1) and sorted(small._requests) == [4, 32, 64]
+    first = small.generate_raw(z[:1])
+    small.generate_raw(z[1:2])
+    assert np.array_equal(first, small.generate_raw(z[:1]))  # results are copies, not the request's buffer
+    assert small.config["PERFORMANCE_HINT"] == "LATENCY"
+    assert OpenVINOGenerator(ov_gen.path, config={"INFERENCE_NUM_THREADS": 1}).generate(z[:2]).shape == (2, 8, 8, 1)
