@@ -17,3 +17,30 @@ def digit_cnn(num_classes=10, feature_dim=128, name="digit_classifier"):
     x = layers.Dense(feature_dim, activation="relu", name="features")(x)
     x = layers.Dropout(0.3)(x)
     return keras.Model(image, layers.Dense(num_classes, activation="softmax", name="probs")(x), name=name)
+
+
+def face_attribute_cnn(image_size=64, num_attributes=40, feature_dim=256, name="face_attributes"):
+    """A lean CNN for RGB faces in [-1, 1] with two heads: "attributes" (independent sigmoid
+    probabilities, multi-label) and "pose" (head yaw and pitch, in units of POSE_SCALE degrees).
+    The layer named "features" feeds the Fréchet distance.
+
+    Strided convolutions down to 4x4 and a flatten (no global pooling): where the nose and eyes
+    sit in the frame is exactly what pose regression needs. ~40 MFLOP per 64x64 image, so it
+    trains in minutes on two cores. No horizontal flips: a mirrored face has the opposite yaw.
+    """
+    image = keras.Input((image_size, image_size, 3), name="image")
+    x = layers.Conv2D(24, 5, strides=2, padding="same", activation="relu")(image)
+    for filters in (48, 96, 128):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        if filters != 128:
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    while x.shape[1] > 4:  # larger inputs (128, 256) shrink to the same 4x4 grid
+        x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.2)(x)
+    features = layers.Dense(feature_dim, activation="relu", name="features")(x)
+    attributes = layers.Dense(num_attributes, activation="sigmoid", name="attributes")(features)
+    pose = layers.Dense(2, name="pose")(features)
+    return keras.Model(image, {"attributes": attributes, "pose": pose}, name=name)

@@ -2,21 +2,19 @@
 
 A digit classifier that gan_lab trains on the same data gives: the share of samples it
 classifies with confidence >= 0.9, how often each digit appears (mode coverage), and
-the Fréchet distance between feature statistics of two image sets (FID's formula, in the
-classifier's 128-d feature space rather than Inception's, so figures compare only with
-figures from this classifier and the same sample size).
+the Fréchet distance between feature statistics of two image sets (in the classifier's
+128-d feature space).
 """
 
 import json
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy import linalg
 
 from gan_lab import paths
 from gan_lab.errors import GanLabError
+from gan_lab.metrics.frechet import frechet_distance
 
 CONFIDENCE = 0.9
 CLASSIFIER_NAME = "digit-classifier"
@@ -79,20 +77,6 @@ def classify(images, classifier, batch_size=500):
     images = np.asarray(images, np.float32)
     parts = [both(images[i:i + batch_size], training=False) for i in range(0, len(images), batch_size)]
     return tuple(np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in (0, 1))
-
-
-def frechet_distance(feats_a, feats_b) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b)) between two feature sets."""
-    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
-    cov_a, cov_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
-    with warnings.catch_warnings():  # a singular product is handled just below
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean, _ = linalg.sqrtm(cov_a.dot(cov_b), disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise as FID implementations do
-        eps = np.eye(len(cov_a)) * 1e-6
-        covmean = linalg.sqrtm((cov_a + eps).dot(cov_b + eps))
-    diff = mu_a - mu_b
-    return float(diff.dot(diff) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean.real))
 
 
 def digit_figures(probs, feats, reference_feats) -> dict:

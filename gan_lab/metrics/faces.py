@@ -1,0 +1,178 @@
+"""Quality figures for generated faces, through an attribute classifier gan_lab trains itself.
+
+The classifier (`models.classifiers.face_attribute_cnn`) reads a face and returns the 40
+CelebA attribute probabilities, the head's yaw and pitch, and a 256-d feature vector. From it:
+- the Fréchet distance between generated and real faces in its feature space, always beside
+  the real-vs-real reference (two disjoint real sets of the same size): the floor a perfect
+  generator would reach with that many samples;
+- per-attribute rates (share with p >= 0.5) of generated faces against the real ones.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gan_lab import paths
+from gan_lab.errors import GanLabError
+from gan_lab.metrics.frechet import frechet_distance
+
+CLASSIFIER_NAME = "face-classifier"
+POSE_SCALE = 30.0  # degrees per unit of the pose head: keeps its targets near [-2, 2]
+
+
+def as_float(images) -> np.ndarray:
+    """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 127.5 - 1.0
+    return images.astype(np.float32, copy=False)
+
+
+def as_labels(attributes) -> np.ndarray:
+    """CelebA's -1/1 (or 0/1, or booleans) -> float32 0/1."""
+    return (np.asarray(attributes) > 0).astype(np.float32)
+
+
+def head_pose(data) -> np.ndarray:
+    """(n, 2) yaw, pitch in degrees: the labels when the data has them (procedural faces),
+    else a rough estimate from CelebA's five landmarks (nose offset from the eyes' midline)."""
+    if data.pose is not None:
+        return np.asarray(data.pose, np.float32)
+    if data.landmarks is None:
+        raise GanLabError(f"{data.root} has neither pose labels nor landmarks to estimate head pose from.")
+    eye_l, eye_r, nose = (data.landmarks[:, i:i + 2].astype(np.float32) for i in (0, 2, 4))
+    mouth = (data.landmarks[:, 6:8] + data.landmarks[:, 8:10]).astype(np.float32) / 2
+    eyes = (eye_l + eye_r) / 2
+    span = np.maximum(np.linalg.norm(eye_r - eye_l, axis=1), 1.0)
+    yaw = np.degrees(np.arcsin(np.clip(2 * (nose[:, 0] - eyes[:, 0]) / span, -1, 1)))
+    height = np.maximum(mouth[:, 1] - eyes[:, 1], 1.0)  # nose sits ~45% of the way down when level
+    pitch = np.degrees(np.arcsin(np.clip(2 * ((nose[:, 1] - eyes[:, 1]) / height - 0.45), -1, 1)))
+    return np.stack([yaw, pitch], 1)
+
+
+def train_face_classifier(train, val, epochs=12, batch_size=64, seed=0, verbose=1):
+    """Fit the attribute CNN on `train` (a `celeba.read` result: images, attributes, pose or
+    landmarks) and report on `val`. Returns (model, report): accuracy per attribute, the mean
+    over the attributes that vary in the data (constant columns would flatter it), pose errors.
+    """
+    import keras
+
+    from gan_lab.models.classifiers import face_attribute_cnn
+    from gan_lab.repro import seed_everything
+
+    seed_everything(seed)
+    model = face_attribute_cnn(train.images.shape[1], len(train.attribute_names))
+    steps = epochs * (len(train) // batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
+                  loss={"attributes": "binary_crossentropy", "pose": keras.losses.Huber(0.1)})
+    targets = {"attributes": as_labels(train.attributes), "pose": head_pose(train) / POSE_SCALE}
+    start = time.perf_counter()
+    model.fit(as_float(train.images), targets, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
+    report = evaluate(model, val)
+    report.update(attribute_names=list(train.attribute_names), train_images=len(train), epochs=epochs, seed=seed,
+                  image_size=int(train.images.shape[1]), train_seconds=round(time.perf_counter() - start, 1),
+                  pose_source="labels" if train.pose is not None else "landmarks (estimate)")
+    return model, report
+
+
+def evaluate(model, data) -> dict:
+    """Held-out accuracy per attribute, mean over varying attributes, median |yaw|/|pitch| error."""
+    names = list(data.attribute_names)
+    scores = score(data.images, model)
+    truth = as_labels(data.attributes).astype(bool)
+    accuracy = ((scores["attributes"] >= 0.5) == truth).mean(0)
+    varying = [i for i in range(len(names)) if 0 < truth[:, i].mean() < 1]
+    pose = head_pose(data)
+    return {"test_images": len(data),
+            "accuracy": {names[i]: round(float(accuracy[i]), 4) for i in range(len(names))},
+            "mean_accuracy": round(float(accuracy[varying].mean()), 4) if varying else float("nan"),
+            "varying_attributes": [names[i] for i in varying],
+            "yaw_median_error": round(float(np.median(np.abs(scores["yaw"] - pose[:, 0]))), 2),
+            "pitch_median_error": round(float(np.median(np.abs(scores["pitch"] - pose[:, 1]))), 2)}
+
+
+def score(images, classifier, batch_size=256) -> dict:
+    """{"attributes" (n, 40) probabilities, "yaw", "pitch" (degrees), "features" (n, 256)}."""
+    import keras
+
+    both = keras.Model(classifier.input, [classifier.output["attributes"], classifier.output["pose"],
+                                          classifier.get_layer("features").output])
+    images = np.asarray(images)
+    parts = [both(as_float(images[i:i + batch_size]), training=False) for i in range(0, len(images), batch_size)]
+    attrs, pose, feats = (np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in range(3))
+    return {"attributes": attrs, "yaw": pose[:, 0] * POSE_SCALE, "pitch": pose[:, 1] * POSE_SCALE, "features": feats}
+
+
+def attribute_rates(probabilities, names) -> dict:
+    """Share of faces the classifier calls positive (p >= 0.5), per attribute."""
+    rates = (np.asarray(probabilities) >= 0.5).mean(0)
+    return {name: round(float(r), 4) for name, r in zip(names, rates)}
+
+
+def face_quality(generated, real, classifier, names, second_real=None) -> dict:
+    """Generated faces against real ones, with the real-vs-real reference beside them.
+
+    The reference is a second real set of the same size measured against `real` the same way.
+    Pass it as `second_real`, ideally of other people (CelebA's val vs test split): generated
+    faces are new people, and photos of the same person would flatter the reference. Without
+    it, `real` must hold twice as many faces and is cut in two.
+    """
+    n = len(generated)
+    if second_real is None:
+        if len(real) < 2 * n:
+            raise GanLabError(f"Need at least {2 * n} real faces to judge {n} generated ones "
+                              f"(two disjoint real sets of {n}); got {len(real)}.")
+        real, second_real = real[:n], real[n:2 * n]
+    if len(real) < n or len(second_real) < n:
+        raise GanLabError(f"Need two real sets of at least {n} faces; got {len(real)} and {len(second_real)}.")
+    gen, ref, other = (score(x[:n], classifier) for x in (generated, real, second_real))
+    gen_rates, real_rates = attribute_rates(gen["attributes"], names), attribute_rates(ref["attributes"], names)
+    gaps = {k: round(gen_rates[k] - real_rates[k], 4) for k in names}
+    return {"samples": n,
+            "frechet_distance": frechet_distance(gen["features"], ref["features"]),
+            "frechet_real_vs_real": frechet_distance(other["features"], ref["features"]),
+            "rates_generated": gen_rates, "rates_real": real_rates, "rate_gaps": gaps,
+            "max_rate_gap": max(abs(v) for v in gaps.values()),
+            "yaw_std": {"generated": float(gen["yaw"].std()), "real": float(ref["yaw"].std())}}
+
+
+def quality_table(figures, names=None) -> str:
+    """A text table of face_quality's output: Fréchet with its reference, then rates per attribute."""
+    rows = [f"Fréchet distance ({figures['samples']:,} faces each): generated {figures['frechet_distance']:.2f}, "
+            f"real vs real {figures['frechet_real_vs_real']:.2f} "
+            f"(ratio {figures['frechet_distance'] / figures['frechet_real_vs_real']:.2f})",
+            f"{'attribute':22s} {'generated':>9s} {'real':>6s} {'gap':>6s}"]
+    for name in names or figures["rates_real"]:
+        rows.append(f"{name:22s} {figures['rates_generated'][name]:9.1%} {figures['rates_real'][name]:6.1%} "
+                    f"{figures['rate_gaps'][name]:+6.1%}")
+    return "\n".join(rows)
+
+
+def save_classifier(model, report, folder) -> Path:
+    """Write classifier.keras and model.json (its held-out figures) into `folder`."""
+    from gan_lab import modelfolder
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    modelfolder.save_keras(model, folder / "classifier.keras")
+    (folder / "model.json").write_text(json.dumps(report, indent=2) + "\n")
+    return folder
+
+
+def classifier_dir(name=CLASSIFIER_NAME) -> Path:
+    """The shipped face classifier in models/, else the user's cache."""
+    shipped = paths.MODELS_DIR / name
+    return shipped if (shipped / "classifier.keras").exists() else paths.cache_dir() / name
+
+
+def load_classifier(folder=None):
+    """The face classifier (safe_mode) from `folder`, the shipped one, or the cache."""
+    import keras
+
+    path = Path(folder or classifier_dir()) / "classifier.keras"
+    if not path.exists():
+        raise GanLabError(f"No face classifier at {path}; train one with "
+                          "gan_lab.metrics.faces.train_face_classifier (notebook 04 does it).")
+    return keras.saving.load_model(path, safe_mode=True)

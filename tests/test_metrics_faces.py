@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from gan_lab import GanLabError
+from gan_lab.data import celeba, procedural_faces
+from gan_lab.metrics import faces as face_metrics
+
+
+@pytest.fixture(scope="module")
+def face_splits(tmp_path_factory):
+    root = procedural_faces.write_celeba_layout(tmp_path_factory.mktemp("faces"), 400, size=32, seed=1,
+                                                progress=False)
+    return celeba.read(root, "train", image_size=32, verbose=False), celeba.read(root, "test", image_size=32,
+                                                                                  verbose=False)
+
+
+@pytest.fixture(scope="module")
+def trained(face_splits, tmp_path_factory):
+    train, test = face_splits
+    model, report = face_metrics.train_face_classifier(train, test, epochs=1, verbose=0)
+    folder = face_metrics.save_classifier(model, report, tmp_path_factory.mktemp("clf"))
+    return model, report, folder
+
+
+def test_classifier_trains_reports_and_reloads_safely(trained, face_splits):
+    model, report, folder = trained
+    train, test = face_splits
+    assert len(report["accuracy"]) == 40 and 0.0 <= report["mean_accuracy"] <= 1.0
+    assert set(report["varying_attributes"]) <= set(train.attribute_names) and "Male" in report["varying_attributes"]
+    assert report["pose_source"] == "labels" and report["yaw_median_error"] >= 0
+    reloaded = face_metrics.load_classifier(folder)  # safe_mode=True inside
+    a, b = face_metrics.score(test.images[:8], model), face_metrics.score(test.images[:8], reloaded)
+    assert np.allclose(a["attributes"], b["attributes"], atol=1e-5) and a["features"].shape == (8, 256)
+
+
+def test_fake_faces_score_far_worse_than_real_ones(trained, face_splits):
+    model, _, _ = trained
+    train, test = face_splits
+    real = np.concatenate([train.images, test.images])[:200]
+    noise = np.random.default_rng(0).integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
+    figures = face_metrics.face_quality(noise, real, model, train.attribute_names)
+    assert figures["samples"] == 100 and figures["frechet_real_vs_real"] < figures["frechet_distance"]
+    same = face_metrics.face_quality(real[:100], real, model, train.attribute_names)
+    assert same["frechet_distance"] < 0.01 * figures["frechet_distance"] and same["max_rate_gap"] == 0.0
+    assert "real vs real" in face_metrics.quality_table(figures, ["Male"])
+    with pytest.raises(GanLabError, match="at least 400 real faces"):
+        face_metrics.face_quality(real, real, model, train.attribute_names)
+    two_sets = face_metrics.face_quality(noise, real[:100], model, train.attribute_names, second_real=real[100:])
+    assert two_sets["frechet_real_vs_real"] == pytest.approx(figures["frechet_real_vs_real"])
+    with pytest.raises(GanLabError, match="two real sets of at least 100"):
+        face_metrics.face_quality(noise, real[:50], model, train.attribute_names, second_real=real[100:])
+
+
+def test_pose_from_landmarks_when_there_are_no_labels():
+    class Data:
+        pose, root = None, "celeba"
+        #                      left eye   right eye  nose      mouth left  mouth right
+        landmarks = np.array([[70, 110, 108, 110, 89, 127, 75, 150, 103, 150],   # nose centred: frontal
+                              [70, 110, 108, 110, 100, 127, 75, 150, 103, 150]])  # nose to the right
+    yaw, pitch = face_metrics.head_pose(Data).T
+    assert abs(yaw[0]) < 1 and yaw[1] > 20 and abs(pitch[0]) < 10
+    Data.landmarks = None
+    with pytest.raises(GanLabError, match="neither pose labels nor landmarks"):
+        face_metrics.head_pose(Data)
+
+
+def test_missing_classifier_names_the_path_and_the_fix(tmp_path):
+    with pytest.raises(GanLabError, match="No face classifier at .*train_face_classifier"):
+        face_metrics.load_classifier(tmp_path)
