@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from gan_lab import GanLabError
+from gan_lab.data import face_drawing
 from gan_lab.data import procedural_faces as pf
 
 
@@ -80,7 +81,7 @@ def test_size_128_draws_the_same_face():
     assert big.shape == (4, 128, 128, 3)
     shrunk = big.reshape(4, 64, 2, 64, 2, 3).mean(axis=(2, 4))
     assert np.abs(shrunk - small).mean() < 8  # the same picture, twice as sharp
-    np.testing.assert_allclose(marks, (pf._landmarks(params, 64) + 0.5) * 2 - 0.5, atol=1e-3)
+    np.testing.assert_allclose(marks, (pf.landmarks(params, 64) + 0.5) * 2 - 0.5, atol=1e-3)
 
 
 def test_glasses_put_frame_colour_across_the_eye_band():
@@ -126,7 +127,7 @@ def test_a_smile_lifts_the_mouth_corners():
     neutral = mouth_curve(*pf.render(plain(params, smile=False), 128))
     smiling = mouth_curve(*pf.render(plain(params, smile=True), 128))
     assert (smiling >= 0.8).all() and (neutral <= 0.3).all(), (smiling, neutral)
-    marks = pf._landmarks(plain(params, smile=True), 128), pf._landmarks(plain(params, smile=False), 128)
+    marks = pf.landmarks(plain(params, smile=True), 128), pf.landmarks(plain(params, smile=False), 128)
     assert (marks[0][:, 3:, 1] < marks[1][:, 3:, 1]).all()  # the corner landmarks rise too
 
 
@@ -158,7 +159,7 @@ def test_yaw_moves_the_nose_its_way_monotonically():
 def test_pitch_moves_the_eyes_up():
     pitches = np.float32([-20, -10, 0, 10, 20])
     params = plain(pf._take(pf.sample(1, seed=6), np.zeros(5, int)), pitch=pitches)
-    eye_y = pf._landmarks(params, 64)[:, 0, 1]
+    eye_y = pf.landmarks(params, 64)[:, 0, 1]
     assert (np.diff(eye_y) < 0).all()
 
 
@@ -208,9 +209,9 @@ def test_a_hat_hides_short_hair_in_the_picture_and_the_labels():
     hatted = plain(p, hat=1)
     colours = [col("Black_Hair"), col("Brown_Hair"), col("Blond_Hair"), col("Gray_Hair")]
     assert (hatted["attributes"][:, colours] == -1).all() and (plain(p)["attributes"][:, colours] == 1).any()
-    s = pf._Scene(hatted, 64)
+    s = face_drawing._Scene(hatted, 64)
     s.img = np.zeros((4, 64, 64, 3), np.float32)
-    pf._hair(s)
+    face_drawing._hair(s)
     assert s.hair.max() == 0
 
 
@@ -276,7 +277,7 @@ def test_write_celeba_layout_writes_exactly_celebas_files(tmp_path):
     order, _ = pf._partition(params["identity"], (0.8, 0.1, 0.1), 3)
     np.testing.assert_array_equal(values, params["attributes"][order])
     np.testing.assert_array_equal(identity, params["identity"][order])
-    np.testing.assert_array_equal(points, np.rint(pf._landmarks(pf._take(params, order), 64)).reshape(n, 10))
+    np.testing.assert_array_equal(points, np.rint(pf.landmarks(pf._take(params, order), 64)).reshape(n, 10))
     yaw = np.array([float(line.split()[1]) for line in pose[2:]])
     np.testing.assert_allclose(yaw, params["yaw"][order], atol=0.051)
     assert not list(root.glob("*.tmp"))
