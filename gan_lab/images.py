@@ -12,6 +12,14 @@ def to_uint8(images, value_range=(-1.0, 1.0)) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
+def to_float(images) -> np.ndarray:
+    """uint8 images -> float32 in [-1, 1]; float images are taken as already in [-1, 1]."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 127.5 - 1.0
+    return images.astype(np.float32, copy=False)
+
+
 def grid(images, cols=None, pad=2, pad_value=255) -> np.ndarray:
     """Tile uint8 images (n, H, W, C) into one (rows*H, cols*W, C) picture."""
     images = np.asarray(images)

@@ -15,19 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from gan_lab import paths
+from gan_lab.images import to_float
 from gan_lab.errors import GanLabError
 from gan_lab.metrics.frechet import frechet_distance
 
 CLASSIFIER_NAME = "face-classifier"
 POSE_SCALE = 30.0  # degrees per unit of the pose head: keeps its targets near [-2, 2]
-
-
-def as_float(images) -> np.ndarray:
-    """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / 127.5 - 1.0
-    return images.astype(np.float32, copy=False)
 
 
 def as_labels(attributes) -> np.ndarray:
@@ -69,7 +62,7 @@ def train_face_classifier(train, val, epochs=12, batch_size=64, seed=0, verbose=
                   loss={"attributes": "binary_crossentropy", "pose": keras.losses.Huber(0.1)})
     targets = {"attributes": as_labels(train.attributes), "pose": head_pose(train) / POSE_SCALE}
     start = time.perf_counter()
-    model.fit(as_float(train.images), targets, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
+    model.fit(to_float(train.images), targets, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
     report = evaluate(model, val)
     report.update(attribute_names=list(train.attribute_names), train_images=len(train), epochs=epochs, seed=seed,
                   image_size=int(train.images.shape[1]), train_seconds=round(time.perf_counter() - start, 1),
@@ -100,7 +93,7 @@ def score(images, classifier, batch_size=256) -> dict:
     both = keras.Model(classifier.input, [classifier.output["attributes"], classifier.output["pose"],
                                           classifier.get_layer("features").output])
     images = np.asarray(images)
-    parts = [both(as_float(images[i:i + batch_size]), training=False) for i in range(0, len(images), batch_size)]
+    parts = [both(to_float(images[i:i + batch_size]), training=False) for i in range(0, len(images), batch_size)]
     attrs, pose, feats = (np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in range(3))
     return {"attributes": attrs, "yaw": pose[:, 0] * POSE_SCALE, "pitch": pose[:, 1] * POSE_SCALE, "features": feats}
 
