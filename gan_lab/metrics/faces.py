@@ -8,7 +8,6 @@ CelebA attribute probabilities, the head's yaw and pitch, and a 256-d feature ve
 - per-attribute rates (share with p >= 0.5) of generated faces against the real ones.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -150,7 +149,7 @@ def save_classifier(model, report, folder) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     modelfolder.save_keras(model, folder / "classifier.keras")
-    (folder / "model.json").write_text(json.dumps(report, indent=2) + "\n")
+    modelfolder.write_info(folder, **report)  # atomic, like the .keras beside it
     return folder
 
 
