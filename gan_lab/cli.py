@@ -5,7 +5,7 @@ import sys
 
 from gan_lab.errors import GanLabError
 
-TRAINABLE = ("mnist",)
+TRAINABLE = ("mnist", "dcgan", "vae")
 
 
 def positive_int(text):
@@ -18,17 +18,36 @@ def positive_int(text):
     return value
 
 
+def _train_options(args) -> dict:
+    """The options given on the command line, for the model's train function."""
+    given = {"arch": args.arch, "loss": args.loss, "batch_size": args.batch_size, "grid_every": args.grid_every,
+             "checkpoint_every": args.checkpoint_every, "xla": args.xla, "max_images": args.max_images}
+    if args.model == "mnist":
+        if args.data is not None or args.beta is not None or args.base is not None:
+            raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
+    else:
+        if args.arch is not None:
+            raise GanLabError("--arch is for mnist; the face models are chosen by name (dcgan, vae).")
+        given |= {"data": args.data, "beta": args.beta, "base": args.base}
+        if args.model == "vae" and args.loss is not None:
+            raise GanLabError("--loss is a GAN option; the VAE's loss is reconstruction + beta * KL (--beta).")
+        if args.model == "dcgan" and args.beta is not None:
+            raise GanLabError("--beta is the VAE's KL weight; the DCGAN has no such option.")
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def cmd_train(args):
     if args.model not in TRAINABLE:
         raise GanLabError(f"Unknown model {args.model!r}; trainable models: {', '.join(TRAINABLE)}.")
-    from gan_lab.training import mnist
+    options = _train_options(args)
+    if args.model == "mnist":
+        from gan_lab.training import mnist
 
-    options = {k: v for k, v in (("arch", args.arch), ("loss", args.loss), ("batch_size", args.batch_size),
-                                 ("grid_every", args.grid_every), ("checkpoint_every", args.checkpoint_every),
-                                 ("xla", args.xla))
-               if v is not None}
-    result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume,
-                            max_images=args.max_images, **options)
+        result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
+    else:
+        from gan_lab.training import faces
+
+        result, _ = faces.train(args.model, args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
     print(f"Trained {result.epochs_done} epochs in {result.train_seconds:.0f} s "
           f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
 
@@ -84,13 +103,16 @@ def parser():
     t.add_argument("--out", required=True, help="run folder (checkpoints, samples, logs, generator.keras)")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--arch", choices=("dcgan", "mlp"))
+    t.add_argument("--data", help="faces: 'procedural' (default, drawn by gan_lab) or a CelebA folder")
+    t.add_argument("--arch", choices=("dcgan", "mlp"), help="mnist only: dense GAN or DCGAN")
     t.add_argument("--loss", choices=("nonsaturating", "hinge", "wgan-gp"))
+    t.add_argument("--beta", type=float, help="vae only: weight of the KL term")
+    t.add_argument("--base", type=positive_int, help="faces: channels of the widest-resolution layer (default 24)")
     t.add_argument("--batch-size", type=positive_int)
-    t.add_argument("--grid-every", type=positive_int, help="epochs between sample grids (default 20)")
-    t.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints (default 20)")
+    t.add_argument("--grid-every", type=positive_int, help="epochs between sample grids (mnist 20, faces 2)")
+    t.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints (mnist 20, faces 2)")
     t.add_argument("--xla", action=argparse.BooleanOptionalAction,
-                   help="compile the train step with XLA (default: on for mlp, off for dcgan)")
+                   help="compile the train step with XLA (default: on, except mnist's dcgan)")
     t.add_argument("--max-images", type=positive_int, help="train on the first N images only (quick trials)")
     t.set_defaults(func=cmd_train)
 

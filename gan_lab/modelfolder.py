@@ -35,3 +35,25 @@ def save_keras(model, path) -> Path:
     model.save(tmp)
     os.replace(tmp, path)
     return path
+
+
+SHIPPED = ("generator.keras", "generator.onnx", "generator.xml", "generator.bin", "encoder.keras", "model.json")
+
+
+def ship(run_folder, to, names=SHIPPED) -> list:
+    """Copy a run's model files (those of `names` it has) into a shipped model folder, each
+    atomically; model.json last, so a folder with model.json is complete."""
+    import shutil
+
+    run_folder, to = Path(run_folder), Path(to)
+    to.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in sorted(names, key=lambda n: n == "model.json"):
+        if (run_folder / name).exists():
+            tmp = to / f".{name}.tmp"
+            shutil.copyfile(run_folder / name, tmp)
+            os.replace(tmp, to / name)
+            copied.append(name)
+    if not copied:
+        raise GanLabError(f"{run_folder} holds none of {', '.join(names)}; nothing to ship.")
+    return copied

@@ -66,6 +66,28 @@ def plot_digit_frequencies(figures: dict, band=(0.06, 0.14)):
     return fig
 
 
+def plot_attribute_rates(figures: dict, band=0.10):
+    """Per-attribute rates of generated vs real faces (`metrics.faces.face_quality`), sorted by
+    the gap; bars outside the +-band (the target) are drawn red."""
+    import matplotlib.pyplot as plt
+
+    gaps = figures["rate_gaps"]
+    names = sorted(gaps, key=lambda k: gaps[k])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.18 * len(names) + 1.2), sharey=True)
+    y = np.arange(len(names))
+    left.barh(y + 0.2, [figures["rates_real"][k] for k in names], 0.4, label="real")
+    left.barh(y - 0.2, [figures["rates_generated"][k] for k in names], 0.4, label="generated")
+    left.set(yticks=y, yticklabels=names, xlabel="share of faces (classifier p >= 0.5)", xlim=(0, 1))
+    left.legend(fontsize=8)
+    right.barh(y, [gaps[k] for k in names], color=["tab:red" if abs(gaps[k]) > band else "tab:green" for k in names])
+    right.axvspan(-band, band, color="green", alpha=0.08)
+    right.set(xlabel="generated - real", xlim=(-1, 1))
+    for ax in (left, right):
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def grid_of(generator, latents, value_range=(-1.0, 1.0)):
     """Generate from a Keras generator and tile into one uint8 picture."""
     return img.grid(img.to_uint8(generator.predict(latents, verbose=0), value_range))

@@ -33,11 +33,18 @@ def test_classifier_trains_reports_and_reloads_safely(trained, face_splits):
     assert np.allclose(a["attributes"], b["attributes"], atol=1e-5) and a["features"].shape == (8, 256)
 
 
-def test_fake_faces_score_far_worse_than_real_ones(trained, face_splits):
-    model, _, _ = trained
+@pytest.fixture(scope="module")
+def real_and_noise(face_splits):
+    """200 real faces and 100 uniform-noise pictures of the same size."""
     train, test = face_splits
     real = np.concatenate([train.images, test.images])[:200]
-    noise = np.random.default_rng(0).integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
+    return real, np.random.default_rng(0).integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
+
+
+def test_fake_faces_score_far_worse_than_real_ones(trained, face_splits, real_and_noise):
+    model, _, _ = trained
+    train, _ = face_splits
+    real, noise = real_and_noise
     figures = face_metrics.face_quality(noise, real, model, train.attribute_names)
     assert figures["samples"] == 100 and figures["frechet_real_vs_real"] < figures["frechet_distance"]
     same = face_metrics.face_quality(real[:100], real, model, train.attribute_names)
@@ -67,3 +74,22 @@ def test_pose_from_landmarks_when_there_are_no_labels():
 def test_missing_classifier_names_the_path_and_the_fix(tmp_path):
     with pytest.raises(GanLabError, match="No face classifier at .*train_face_classifier"):
         face_metrics.load_classifier(tmp_path)
+
+
+def test_targets_and_rate_plot_say_which_attributes_are_off(trained, face_splits, real_and_noise):
+    model, _, _ = trained
+    train, _ = face_splits
+    real, noise = real_and_noise
+    bad = face_metrics.face_quality(noise, real, model, train.attribute_names)
+    good = face_metrics.face_quality(real[:100], real, model, train.attribute_names)
+    off = [k for k, v in bad["rate_gaps"].items() if abs(v) > 0.10]
+    text = face_metrics.check_targets(bad)
+    assert ("NOT met" in text.splitlines()[0]) == bool(off) and f"{len(off)} attribute(s) outside" in text
+    assert "Fréchet distance <= 3x real vs real: NOT met" in text
+    assert face_metrics.check_targets(good).splitlines()[0].startswith("attribute rates within 10% of the real faces': met")
+
+    from gan_lab import plots
+
+    fig = plots.plot_attribute_rates(bad)
+    red = [p for p in fig.axes[1].patches if tuple(p.get_facecolor()[:3]) == pytest.approx((0.839, 0.153, 0.157), abs=0.01)]
+    assert len(red) == len(off)

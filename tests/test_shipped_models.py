@@ -43,3 +43,40 @@ def test_shipped_generator_still_scores_what_its_card_says(info):
     assert measured["confident_share"] == pytest.approx(recorded["confident_share"], abs=0.01)
     assert measured["frechet_distance"] == pytest.approx(recorded["frechet_distance"], rel=0.02)
     assert 0.06 <= measured["min_digit_share"] and measured["max_digit_share"] <= 0.14
+
+
+FACES = [paths.MODELS_DIR / "faces-dcgan", paths.MODELS_DIR / "faces-vae"]
+
+
+@pytest.mark.parametrize("folder", FACES, ids=lambda f: f.name)
+def test_face_model_cards_hold_quality_parity_and_latency(folder):
+    info = json.loads((folder / "model.json").read_text())
+    assert info["image_shape"] == [64, 64, 3] and info["latent_dim"] == 128
+    assert info["data_source"] == "procedural" and info["notebook"].startswith(("05_", "06_"))
+    quality = info["quality"]
+    assert quality["samples"] == 1000 and len(quality["rate_gaps"]) == 40
+    assert quality["frechet_real_vs_real"] < quality["frechet_distance"]
+    assert info["conversion"]["parity"]["ir_fp16"]["max_abs"] <= 1e-2
+    assert info["openvino_latency_ms"]["median"] > 0 and info["train_images_per_second"] > 0
+
+
+@pytest.mark.parametrize("folder", FACES, ids=lambda f: f.name)
+def test_every_shipped_format_draws_the_same_faces(folder):
+    keras_gen = load_generator(folder / "generator.keras")
+    z = keras_gen.sample_latents(16, seed=3)
+    reference = keras_gen.generate_raw(z)
+    assert np.abs(load_generator(folder / "generator.onnx").generate_raw(z) - reference).max() <= 1e-4
+    assert np.abs(load_generator(folder / "generator.xml").generate_raw(z) - reference).max() <= 1e-2
+    assert reference.std(0).mean() > 0.05  # different latents, different faces
+
+
+def test_the_vae_encoder_ships_and_round_trips_a_face():
+    import keras
+
+    folder = paths.MODELS_DIR / "faces-vae"
+    encoder = keras.saving.load_model(folder / "encoder.keras", safe_mode=True)
+    decoder = load_generator(folder / "generator.keras")
+    face = decoder.generate_raw(decoder.sample_latents(4, seed=1))
+    z_mean, _ = encoder(face, training=False)
+    again = decoder.generate_raw(np.asarray(z_mean))
+    assert np.abs(again - face).mean() < np.abs(face[::-1] - face).mean()  # closer to itself than to others

@@ -142,6 +142,21 @@ def quality_table(figures, names=None) -> str:
     return "\n".join(rows)
 
 
+def check_targets(figures, max_gap=0.10, max_ratio=3.0) -> str:
+    """The face-model targets in words: every attribute rate within `max_gap` of the real
+    faces', and a Fréchet distance at most `max_ratio` x the real-vs-real reference."""
+    worst = max(figures["rate_gaps"], key=lambda k: abs(figures["rate_gaps"][k]))
+    over = [k for k, v in figures["rate_gaps"].items() if abs(v) > max_gap]
+    ratio = figures["frechet_distance"] / figures["frechet_real_vs_real"]
+    return "\n".join([
+        f"attribute rates within {max_gap:.0%} of the real faces': {'met' if not over else 'NOT met'} "
+        f"(largest gap {figures['rate_gaps'][worst]:+.1%}, {worst}; {len(over)} attribute(s) outside: "
+        f"{', '.join(over) or '-'})",
+        f"Fréchet distance <= {max_ratio:g}x real vs real: {'met' if ratio <= max_ratio else 'NOT met'} "
+        f"({figures['frechet_distance']:.1f} vs {figures['frechet_real_vs_real']:.1f}, ratio {ratio:.2f}, "
+        f"{figures['samples']:,} faces each)"])
+
+
 def save_classifier(model, report, folder) -> Path:
     """Write classifier.keras and model.json (its held-out figures) into `folder`."""
     from gan_lab import modelfolder

@@ -31,7 +31,7 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         if done == 1 or _due(done, self.every, self.params.get("epochs")):
-            fakes = self.model.ema_generator(self.latents, training=False)
+            fakes = self.model.sampler(self.latents, training=False)
             picture = images.grid(images.to_uint8(keras.ops.convert_to_numpy(fakes), self.value_range))
             self.saved[done] = images.save_png(picture, self.folder / f"epoch-{done:04d}.png", self.scale)
 
@@ -79,6 +79,8 @@ class Progress(keras.callbacks.Callback):
     Plain (not widget) tqdm, so the bar also reads well in a stored notebook and a log.
     """
 
+    SHOWN = ("d_loss", "g_loss", "reconstruction", "kl")
+
     def __init__(self, images_per_epoch, initial_epoch=0, desc="training"):
         super().__init__()
         self.images_per_epoch, self.initial_epoch, self.desc = images_per_epoch, initial_epoch, desc
@@ -95,7 +97,7 @@ class Progress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.rates.append(self.images_per_epoch / (time.perf_counter() - self.started))
-        shown = {k: f"{v:.3f}" for k, v in (logs or {}).items() if k in ("d_loss", "g_loss")}
+        shown = {k: f"{v:.3g}" for k, v in (logs or {}).items() if k in self.SHOWN}
         self.bar.set_postfix(shown | {"img/s": f"{self.rates[-1]:.0f}"}, refresh=False)
         self.bar.update(1)
 

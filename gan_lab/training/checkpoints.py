@@ -76,7 +76,7 @@ def read_state(ckpt) -> dict:
 def check_config(ckpt, config: dict) -> None:
     """Refuse to resume a run whose architecture differs from the checkpoint's."""
     saved = read_state(ckpt)["config"]
-    keys = ("model", "arch", "latent_dim", "g_widths", "d_widths", "loss", "image_shape")
+    keys = ("model", "arch", "latent_dim", "g_widths", "d_widths", "base", "loss", "image_shape")
     diff = {k: (saved.get(k), config.get(k)) for k in keys if saved.get(k) != config.get(k)}
     if diff:
         said = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())

@@ -37,6 +37,11 @@ class GAN(keras.Model):
         self.loss_name, self.label_smoothing = loss, label_smoothing
         self.gp_weight, self.d_steps = gp_weight, d_steps
 
+    @property
+    def sampler(self):
+        """What sample grids draw with: the averaged generator."""
+        return self.ema_generator
+
     def build_optimizers(self):
         """Create optimizer slots up front, so a checkpoint can be restored into them."""
         self.d_optimizer.build(self.discriminator.trainable_variables)

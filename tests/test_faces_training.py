@@ -1,0 +1,142 @@
+"""The face DCGAN and VAE: builders, the VAE's train_step, a whole run with resume, the CLI."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from gan_lab import GanLabError, bench
+from gan_lab.data import procedural_faces
+from gan_lab.models import dcgan, vae
+from gan_lab.runtime import load_generator
+from gan_lab.training import faces as face_training
+from gan_lab.training.vae import VAE, kl_divergence, reconstruction_error
+
+TINY = {"n_faces": 160, "base": 8, "latent_dim": 16, "xla": False, "grid_every": 1, "checkpoint_every": 1}
+
+
+@pytest.fixture(scope="module")
+def face_folder(tmp_path_factory):
+    """160 procedural faces (about 80% for training, split by person) in CelebA's layout, at 64 px."""
+    root = tmp_path_factory.mktemp("faces")
+    return procedural_faces.write_celeba_layout(root, 160, size=64, seed=3, progress=False)
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_dcgan_shapes_at_each_size(size):
+    g, d = dcgan.build(latent_dim=16, image_size=size, base=8)
+    images = g(np.zeros((2, 16), np.float32))
+    assert images.shape == (2, size, size, 3)
+    assert d(images).shape == (2, 1)
+    assert float(keras.ops.max(keras.ops.abs(images))) <= 1.0  # tanh
+
+
+def test_unsupported_image_size_is_refused():
+    with pytest.raises(GanLabError, match="image_size 48 is not supported; choose one of"):
+        dcgan.generator(image_size=48)
+
+
+def test_default_widths_cost_what_the_docstring_says():
+    g, d = dcgan.build()
+    assert bench.flops_per_image(g) == pytest.approx(31.5e6, rel=0.01)
+    assert bench.flops_per_image(d) == pytest.approx(30.7e6, rel=0.01)
+
+
+def test_vae_encoder_decoder_shapes():
+    encoder, decoder = vae.build(latent_dim=16, image_size=32, base=8)
+    z_mean, z_log_var = encoder(np.zeros((3, 32, 32, 3), np.float32))
+    assert z_mean.shape == z_log_var.shape == (3, 16)
+    assert decoder(z_mean).shape == (3, 32, 32, 3)
+
+
+def test_kl_is_zero_for_the_prior_and_positive_otherwise():
+    zeros = np.zeros((2, 4), np.float32)
+    np.testing.assert_allclose(kl_divergence(zeros, zeros), [0, 0], atol=1e-7)
+    mean = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], np.float32)
+    log_var = np.array([[0, 0, 0, 0], [np.log(4), 0, 0, 0]], np.float32)
+    np.testing.assert_allclose(kl_divergence(mean, log_var), [0.5, 0.5 * (4 - 1 - np.log(4))], rtol=1e-6)
+
+
+def test_reconstruction_error_sums_squares_per_image():
+    a, b = np.zeros((2, 2, 2, 3), np.float32), np.full((2, 2, 2, 3), 0.5, np.float32)
+    np.testing.assert_allclose(reconstruction_error(a, b), [3.0, 3.0])
+
+
+def test_vae_train_step_updates_encoder_and_decoder():
+    keras.utils.set_random_seed(0)
+    model = VAE(*vae.build(latent_dim=8, image_size=32, base=8), beta=0.5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.build_optimizers()
+    e0, d0 = model.encoder.get_weights()[0].copy(), model.decoder.get_weights()[0].copy()
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 3)).astype(np.float32)
+    logs = model.train_step(keras.ops.convert_to_tensor(images))
+    assert set(logs) == {"loss", "reconstruction", "kl"}
+    assert float(logs["loss"]) == pytest.approx(float(logs["reconstruction"]) + 0.5 * float(logs["kl"]), rel=1e-5)
+    assert not np.allclose(e0, model.encoder.get_weights()[0])
+    assert not np.allclose(d0, model.decoder.get_weights()[0])
+
+
+def test_unknown_option_lists_the_valid_ones():
+    with pytest.raises(GanLabError, match=r"Unknown vae option\(s\) \['loss'\]; valid: .*'beta'"):
+        face_training.options("vae", {"loss": "hinge"})
+    with pytest.raises(GanLabError, match="Unknown face model 'stylegan'"):
+        face_training.options("stylegan", {})
+
+
+def test_data_that_is_neither_procedural_nor_a_folder_is_refused(tmp_path):
+    with pytest.raises(GanLabError, match="neither 'procedural' nor an existing CelebA folder"):
+        face_training.train("dcgan", tmp_path / "run", 1, data=str(tmp_path / "missing"), **TINY)
+
+
+def test_vae_run_saves_decoder_and_encoder_and_resumes(face_folder, tmp_path):
+    out = tmp_path / "vae"
+    result, model = face_training.train("vae", out, 1, data=str(face_folder), **TINY)
+    assert result.epochs_done == 1 and (out / "samples" / "epoch-0001.png").exists()
+    info = json.loads((out / "model.json").read_text())
+    assert info["latent_dim"] == 16 and info["image_shape"] == [64, 64, 3] and info["architecture"] == "vae"
+    in_train = sum(line.split()[1] == "0" for line in (face_folder / "list_eval_partition.txt").open())
+    assert info["train_images"] == in_train and info["data_source"] == str(face_folder)
+    encoder = keras.saving.load_model(out / "encoder.keras", safe_mode=True)
+    assert encoder.name == "encoder"
+    generator = load_generator(out / "generator.keras")
+    assert generator.generate(generator.sample_latents(2, seed=0)).shape == (2, 64, 64, 3)
+
+    again, _ = face_training.train("vae", out, 2, data=str(face_folder), resume=True, **TINY)
+    rows = (out / "history.csv").read_text().strip().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["ckpt-000001", "ckpt-000002"]
+
+
+def test_same_seed_same_dcgan(face_folder, tmp_path):
+    runs = [face_training.train("dcgan", tmp_path / f"run{i}", 1, data=str(face_folder), seed=5, **TINY)[1]
+            for i in range(2)]
+    z = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
+    a, b = (np.asarray(r.sampler(z, training=False)) for r in runs)
+    np.testing.assert_array_equal(a, b)
+
+
+def gan_lab(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "gan_lab", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_trains_a_face_dcgan(face_folder, tmp_path):
+    out = tmp_path / "dc"
+    done = gan_lab("train", "dcgan", "--data", str(face_folder), "--epochs", "1", "--out", str(out),
+                   "--base", "8", "--no-xla", "--max-images", "64")
+    assert done.returncode == 0, done.stderr
+    assert "Trained 1 epochs" in done.stdout
+    assert json.loads((out / "model.json").read_text())["train_images"] == 64
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dcgan", "--beta", "2"], "--beta is the VAE's KL weight"),
+    (["vae", "--loss", "hinge"], "--loss is a GAN option"),
+    (["mnist", "--data", "procedural"], "are for the face models"),
+    (["vae", "--arch", "mlp"], "--arch is for mnist"),
+])
+def test_cli_refuses_options_of_another_model(args, message, tmp_path):
+    done = gan_lab("train", args[0], "--epochs", "1", "--out", str(tmp_path / "x"), *args[1:])
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
