@@ -160,3 +160,17 @@ def plot_flops(results, peak):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def plot_flip_heatmap(matrix, directions, attributes, title="share of edits that flip each attribute"):
+    """Rows: directions; columns: attributes; cell: how often an edit along the row flips the column."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(0.28 * len(attributes) + 2, 0.3 * len(directions) + 1.6))
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="magma", aspect="auto")
+    ax.set(xticks=range(len(attributes)), yticks=range(len(directions)), title=title)
+    ax.set_xticklabels(attributes, rotation=90, fontsize=7)
+    ax.set_yticklabels(directions, fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    return fig
