@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import images, modelfolder
+from gan_lab import images, latent, modelfolder
 from gan_lab.errors import GanLabError
 
 
@@ -42,7 +42,7 @@ class Generator:
         return z.astype(np.float32, copy=False)
 
     def sample_latents(self, n, seed=0) -> np.ndarray:
-        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        return latent.sample(n, self.latent_dim, seed)
 
     def generate_raw(self, z) -> np.ndarray:
         """Float images in the model's value range, for parity checks."""

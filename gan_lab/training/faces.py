@@ -6,13 +6,13 @@ folder, callbacks, checkpoints and resume as the MNIST GAN (`training.runs.fit`)
 
 import keras
 
+from gan_lab import latent
 from gan_lab.data import faces, imagefiles
 from gan_lab.errors import GanLabError
 from gan_lab.models import dcgan, vae
 from gan_lab.repro import seed_everything
 from gan_lab.training.gan import GAN
-from gan_lab.training.mnist import learning_rate, sample_latents
-from gan_lab.training.runs import fit, save_generator
+from gan_lab.training.runs import fit, learning_rate, save_generator
 from gan_lab.training.vae import VAE
 
 COMMON = {"data": faces.PROCEDURAL, "n_faces": 20_000, "image_size": 64, "latent_dim": 128, "base": 24,
@@ -78,7 +78,7 @@ def train(model, out, epochs, seed=0, resume=False, **overrides):
               "data_source": source, "train_images": len(images), "epochs": epochs} | cfg
     result = fit(trainer, imagefiles.dataset(images, batch_size=cfg["batch_size"], seed=seed), out, config, epochs,
                  images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
-                 sample_latents=sample_latents(cfg["latent_dim"], seed=seed), grid_every=cfg["grid_every"],
+                 sample_latents=latent.sample(64, cfg["latent_dim"], seed), grid_every=cfg["grid_every"],
                  checkpoint_every=cfg["checkpoint_every"], resume=resume)
     result.info = {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
                    "batch_size": cfg["batch_size"], "base_width": cfg["base"]}

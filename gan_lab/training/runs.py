@@ -33,6 +33,13 @@ class RunResult:
     info: dict = field(default_factory=dict)
 
 
+def learning_rate(cfg, steps):
+    """Constant, or cosine-decayed to zero over the whole run (sharper final samples)."""
+    if cfg["lr_decay"] == "cosine":
+        return keras.optimizers.schedules.CosineDecay(cfg["lr"], steps)
+    return cfg["lr"]
+
+
 def prepare_out(out, resume: bool) -> Path:
     """Validate the run folder: refuse to silently train over an earlier run."""
     out = paths.writable_dir(out, "run folder")
