@@ -6,7 +6,7 @@ folder, callbacks, checkpoints and resume as the MNIST GAN (`training.runs.fit`)
 
 import keras
 
-from gan_lab import latent
+from gan_lab import latent, modelfolder
 from gan_lab.data import faces, imagefiles
 from gan_lab.errors import GanLabError
 from gan_lab.models import dcgan, vae
@@ -35,8 +35,10 @@ def options(model, overrides) -> dict:
     return DEFAULTS[model] | overrides
 
 
-def training_faces(cfg, seed):
-    """The training split's uint8 faces (all, or the first max_images) and where they came from."""
+def training_faces(cfg):
+    """The training split's uint8 faces (all, or the first max_images) and where they came from.
+    The face set itself is always drawn with seed 0 (the set notebooks 04-06 share); the training
+    seed changes the model's initialisation and the batch order, not the data."""
     train = faces.read(cfg["data"], "train", cfg["image_size"], cfg["n_faces"], seed=0, verbose=False)
     images = train.images[:cfg["max_images"]] if cfg["max_images"] else train.images
     if len(images) < cfg["batch_size"]:
@@ -48,7 +50,9 @@ def training_faces(cfg, seed):
 
 def _trainer(model, cfg, seed, steps):
     """The compiled GAN or VAE for `cfg`."""
-    adam = lambda: keras.optimizers.Adam(learning_rate(cfg, steps), beta_1=cfg["beta_1"])  # noqa: E731
+    def adam():
+        return keras.optimizers.Adam(learning_rate(cfg, steps), beta_1=cfg["beta_1"])
+
     if model == "dcgan":
         generator, discriminator = dcgan.build(cfg["latent_dim"], cfg["image_size"], cfg["base"])
         trainer = GAN(generator, discriminator, seed=seed, ema=cfg["ema"])
@@ -70,7 +74,7 @@ def train(model, out, epochs, seed=0, resume=False, **overrides):
     """
     cfg = options(model, overrides)
     seed_everything(seed)
-    images, source = training_faces(cfg, seed)
+    images, source = training_faces(cfg)
     steps = epochs * (len(images) // cfg["batch_size"])
     trainer = _trainer(model, cfg, seed, steps)
     size = cfg["image_size"]
@@ -85,7 +89,5 @@ def train(model, out, epochs, seed=0, resume=False, **overrides):
     result.info |= {"loss": cfg["loss"]} if model == "dcgan" else {"beta": cfg["beta"]}
     save_generator(result, trainer.sampler, **result.info)
     if model == "vae":
-        from gan_lab import modelfolder
-
         modelfolder.save_keras(trainer.encoder, result.out / "encoder.keras")
     return result, trainer
