@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test unit notebooks lab install clean
+.PHONY: run test unit notebooks lab install browser clean
 
 install: $(STAMP)
 
@@ -21,10 +21,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/python -m gan_lab.notebooks $(NOTEBOOKS)
 
-## Unit tests, then the notebooks under nbval on the quick profile.
-test: $(STAMP)
+## Unit tests (with the JupyterLab widget test in headless Chromium), then the notebooks under nbval on the quick profile.
+test: $(STAMP) browser
 	$(BIN)/python -m pytest tests
 	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+## Debian's Chromium for tests/test_browser.py (Playwright drives it; no browser downloads), installed once.
+browser:
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 ## JupyterLab on notebooks/ with this environment's kernel registered.
 lab: $(STAMP)

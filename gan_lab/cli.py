@@ -94,6 +94,22 @@ def cmd_bench(args):
         plots.plot_throughput(results).savefig(args.plot, dpi=120)
 
 
+def cmd_grid(args):
+    from gan_lab import grid
+
+    csv_path = grid.render(args.face, args.out, yaw=args.yaw, step=args.step, pitch=_floats(args.pitch),
+                           expressions=args.expressions.split(","), backend=args.backend, upscale=args.upscale,
+                           size=args.size, measure=args.measure, model=args.model)
+    print(f"Wrote the grid to {csv_path.parent} (parameters of every image: {csv_path})")
+
+
+def _floats(text):
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise GanLabError(f"Expected comma-separated degrees like 0 or -10,0,10; got {text!r}.") from None
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gan-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +162,20 @@ def parser():
     b.add_argument("--json", help="write the results as JSON")
     b.add_argument("--plot", help="write a bar chart PNG")
     b.set_defaults(func=cmd_bench)
+    gr = sub.add_parser("grid", help="one saved face under a grid of head poses and expressions (a dataset)")
+    gr.add_argument("face", help="a face saved by the explorer (its .json)")
+    gr.add_argument("--out", required=True, help="folder for images/, grid.csv and contact_sheet.png")
+    gr.add_argument("--yaw", type=float, default=60.0, help="yaw from -YAW to +YAW degrees (default 60)")
+    gr.add_argument("--step", type=float, default=5.0, help="yaw step in degrees (default 5)")
+    gr.add_argument("--pitch", default="0", help="comma-separated pitch angles in degrees (default 0)")
+    gr.add_argument("--expressions", default="neutral", help="comma-separated: neutral, smile, open_mouth")
+    gr.add_argument("--upscale", choices=("bilinear", "sr"), help="enlarge the images (sr: gan_lab's model)")
+    gr.add_argument("--size", type=int, default=256, choices=(128, 256, 512, 1024), help="upscaled size")
+    gr.add_argument("--backend", choices=("openvino", "onnx", "keras"), default="openvino")
+    gr.add_argument("--model", help="model folder (default: the one the face names)")
+    gr.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
+                    help="write the classifier's yaw/pitch of each image to the CSV (default on)")
+    gr.set_defaults(func=cmd_grid)
     return p
 
 

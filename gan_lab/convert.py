@@ -67,25 +67,29 @@ def generator_signature(model, name="model"):
 
 
 def to_onnx(model, path, opset=DEFAULT_OPSET, batch=None) -> Path:
+    """A generator to ONNX: input `z` (batch, latent_dim), output `image`."""
+    latent_dim, _ = generator_signature(model)
+    return trace_to_onnx(model, path, (batch, latent_dim), "z", "image", opset)
+
+
+def trace_to_onnx(model, path, input_shape, input_name, output_name, opset=DEFAULT_OPSET) -> Path:
     """Keras -> ONNX via tf2onnx: trace the model in a tf.function with an input signature
-    (tf2onnx's `from_keras` does not work with Keras 3). Input `z`, output `image`."""
+    (tf2onnx's `from_keras` does not work with Keras 3). A None first dimension is named "batch"."""
+    import onnx
     import tensorflow as tf
     import tf2onnx
 
-    latent_dim, _ = generator_signature(model)
-    spec = [tf.TensorSpec((batch, latent_dim), tf.float32, name="z")]
+    spec = [tf.TensorSpec(input_shape, tf.float32, name=input_name)]
 
     @tf.function(input_signature=spec)
-    def generate(z):
-        return {"image": model(z, training=False)}
+    def run(x):
+        return {output_name: model(x, training=False)}
 
-    proto, _ = tf2onnx.convert.from_function(generate, input_signature=spec, opset=opset)
+    proto, _ = tf2onnx.convert.from_function(run, input_signature=spec, opset=opset)
     for value in list(proto.graph.input) + list(proto.graph.output):
         dim = value.type.tensor_type.shape.dim[0]
         if dim.dim_param:  # tf2onnx names the dynamic batch "unk__N"; say what it is
             dim.dim_param = "batch"
-    import onnx
-
     onnx.save(proto, str(path))
     return Path(path)
 

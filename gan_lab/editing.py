@@ -45,35 +45,120 @@ def direction_report(generate, score, directions, names, step=3.0, n=200, seed=0
     - success: share of edits that carry its own attribute across the threshold the way asked
       (+step on faces without it, -step on faces with it);
     - flip rate of every attribute (a row of the heat map); entanglement = mean over the others;
-      locked = mean over the locked attributes;
+      locked = mean over the locked attributes (locked_confident: only faces on which the
+      classifier was sure of them, p <= 0.25 or >= 0.75, so that a coin-flip call is not counted);
     - identity: mean feature distance moved, in units of the mean distance between two faces.
+    `step` and `locks` may also be dicts keyed by direction name (a step and locks for each).
     Returns (rows, flip matrix (directions x attributes))."""
     z, base = scored_samples(generate, score, n, directions.latent_dim, seed, batch)
     on = base["attributes"] >= THRESHOLD
+    sure = np.abs(base["attributes"] - THRESHOLD) >= 0.25
     feats = base["features"]
     between = np.linalg.norm(feats - np.roll(feats, 1, axis=0), axis=1).mean()
     rows, matrix = [], []
     for name in directions.names:
         own = list(names).index(name)
-        v = directions.locked(name, [k for k in locks if k != name])
-        plus = _score_all(generate, score, z + step * v, batch)
-        minus = _score_all(generate, score, z - step * v, batch)
+        size = step[name] if isinstance(step, dict) else step
+        held = [k for k in (locks.get(name, ()) if isinstance(locks, dict) else locks) if k != name]
+        v = directions.locked(name, held)
+        plus = _score_all(generate, score, z + size * v, batch)
+        minus = _score_all(generate, score, z - size * v, batch)
         success = np.concatenate([plus["attributes"][~on[:, own], own] >= THRESHOLD,
                                   minus["attributes"][on[:, own], own] < THRESHOLD]).mean()
-        flips = (_flips(base["attributes"], plus["attributes"]).mean(0)
-                 + _flips(base["attributes"], minus["attributes"]).mean(0)) / 2
+        flipped = np.stack([_flips(base["attributes"], plus["attributes"]),
+                            _flips(base["attributes"], minus["attributes"])])  # (2, n, k)
+        flips = flipped.mean(axis=(0, 1))
         others = [i for i in range(len(names)) if i != own]
-        locked = [list(names).index(k) for k in locks if k != name]
+        locked = [list(names).index(k) for k in held]
         moved = (np.linalg.norm(plus["features"] - feats, axis=1).mean()
                  + np.linalg.norm(minus["features"] - feats, axis=1).mean()) / 2
-        rows.append({"direction": name, "step": step, "success": float(success),
-                     "entanglement": float(flips[others].mean()),
+        rows.append({"direction": name, "step": float(size), "success": float(success),
+                     "entanglement": float(flips[others].mean()), "locks": held,
                      "locked_flips": float(flips[locked].mean()) if locked else float("nan"),
+                     "locked_confident_flips": _confident(flipped[:, :, locked], sure[:, locked]),
                      "identity_shift": float(moved / between), "samples": n})
         matrix.append(flips)
     return rows, np.array(matrix)
 
 
+def _confident(flipped, sure) -> float:
+    """Flip rate over the (face, attribute) pairs the classifier was sure of at the start."""
+    mask = np.broadcast_to(sure, flipped.shape)
+    return float(flipped[mask].mean()) if mask.any() else float("nan")
+
+
+def most_flipped(matrix, directions, names, k=2) -> dict:
+    """For each direction, the k other named directions whose attributes its edits flip most
+    (columns of `matrix` follow `names`): the locks a user would reach for, and the hardest test
+    of locking."""
+    out = {}
+    for row, name in zip(matrix, directions.names):
+        others = [a for a in directions.names if a != name and a in names]
+        out[name] = sorted(others, key=lambda a: -row[list(names).index(a)])[:k]
+    return out
+
+
+def recommend_steps(generate, score, directions, names, steps=(2.0, 3.0, 4.0, 5.0, 6.0), target=0.9,
+                    n=200, seed=1, batch=250, margin=0.03) -> dict:
+    """For each direction, the smallest step whose success reaches `target` + `margin` (else
+    `target`; else the step with the best success): {name: {"step", "success", "reached",
+    "by_step": {step: success}}}. The margin covers sampling noise: a rate measured at exactly
+    the target on these n faces falls short on the next n half the time."""
+    by_step = {}
+    for step in steps:
+        rows, _ = direction_report(generate, score, directions, names, step, n, seed, batch=batch)
+        by_step[float(step)] = {r["direction"]: r["success"] for r in rows}
+    out = {}
+    for name in directions.names:
+        curve = {step: by_step[step][name] for step in by_step}
+        good = [step for step, rate in curve.items() if rate >= target]
+        safe = [step for step in good if curve[step] >= target + margin]  # holds on fresh faces too
+        best = min(safe or good) if good else max(curve, key=curve.get)
+        out[name] = {"step": best, "success": curve[best], "reached": bool(good), "by_step": curve}
+    return out
+
+
+def pose_directions(z, scores, keys=("yaw", "pitch")) -> latent.Directions:
+    """Head-pose directions: regression of the judge's yaw and pitch (degrees) on z. `info`
+    keeps the slope (degrees per unit step), the straight-line guess the calibration refines."""
+    columns = np.stack([np.asarray(scores[k], np.float64) for k in keys], axis=1)
+    x = np.c_[np.asarray(z, np.float64), np.ones(len(z))]
+    coef, *_ = np.linalg.lstsq(x, columns, rcond=None)
+    slopes = np.linalg.norm(coef[:-1], axis=0)
+    return latent.Directions(list(keys), latent.unit(coef[:-1].T), "regression",
+                             {"degrees_per_step": dict(zip(keys, np.round(slopes, 3).tolist()))})
+
+
+def calibrate(generate, score, direction, key, steps=np.linspace(-8, 8, 17), n=64, seed=2, batch=250) -> dict:
+    """Median change of the judge's `key` (e.g. yaw in degrees) along `direction`, over n seeded
+    faces: the curve the identity grid inverts to turn an angle into a step."""
+    z = latent.sample(n, len(direction), seed)
+    medians = [float(np.median(_score_all(generate, score, z + t * direction, batch)[key])) for t in steps]
+    change = np.array(medians) - np.interp(0.0, steps, medians)
+    return {"steps": [round(float(t), 3) for t in steps], "change": np.round(change, 2).tolist(),
+            "monotone": bool(np.all(np.diff(change) > 0)), "faces": n}
+
+
+def build_directions(generate, score, names, candidates, latent_dim, samples=6000, edits=300,
+                     steps=(2.0, 3.0, 4.0, 5.0, 6.0), target=0.9, seed=0):
+    """Directions a model ships with, every one measured: attribute directions by regression on
+    `samples` scored faces, kept only if some step reaches `target` success over `edits` faces
+    (its smallest such step is the recommended one), plus calibrated yaw and pitch directions.
+    Returns (Directions, {candidate: recommend_steps entry}) - the second says why any was dropped."""
+    z, scores = scored_samples(generate, score, samples, latent_dim, seed)
+    found = find_directions(z, scores["attributes"], names, candidates)
+    steps_of = recommend_steps(generate, score, found, names, steps, target, edits, seed + 1)
+    named = [c for c in candidates if steps_of[c]["reached"]]
+    pose = pose_directions(z, scores)
+    calibration = {k: calibrate(generate, score, pose[k], k, seed=seed + 2) for k in pose.names}
+    info = {"samples": samples, "edits": edits, "target": target,
+            "steps": {c: steps_of[c]["step"] for c in named}, "success": {c: steps_of[c]["success"] for c in named},
+            "dropped": {c: steps_of[c]["by_step"] for c in candidates if c not in named},
+            "calibration": calibration, **pose.info}
+    vectors = np.concatenate([np.reshape([found[c] for c in named], (-1, latent_dim)), pose.vectors])
+    return latent.Directions(named + pose.names, vectors, "regression", info), steps_of
+
+
 def _score_all(generate, score, z, batch):
     parts = [score(generate(z[i:i + batch])) for i in range(0, len(z), batch)]
-    return {k: np.concatenate([p[k] for p in parts]) for k in ("attributes", "features")}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -51,3 +51,50 @@ def test_report_measures_success_entanglement_and_the_effect_of_locks():
 
     fig = plots.plot_flip_heatmap(matrix, d.names, NAMES)
     assert fig.axes[0].images[0].get_array().shape == (2, 3)
+
+
+def posed_score(images):
+    """The judge above, plus a head pose read off coordinates 3 (yaw) and 4 (pitch)."""
+    return {**score(images), "yaw": 10 * images[:, 3], "pitch": 5 * images[:, 4]}
+
+
+def test_recommended_step_is_the_smallest_that_reaches_the_target():
+    d = latent.Directions(["Smiling", "Male"], latent.unit([[1, 0, 0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]]))
+    steps = editing.recommend_steps(generate, score, d, NAMES, steps=(0.5, 1.0, 2.0, 3.0), n=300, seed=3)
+    assert list(steps["Smiling"]["by_step"]) == [0.5, 1.0, 2.0, 3.0]
+    curve = steps["Smiling"]["by_step"]
+    assert steps["Smiling"]["reached"] and curve[steps["Smiling"]["step"]] >= 0.9
+    assert all(rate < 0.9 for s, rate in curve.items() if s < steps["Smiling"]["step"])
+    assert steps["Male"]["step"] > steps["Smiling"]["step"]  # a tilted direction needs a longer step
+
+
+def test_pose_directions_and_calibration_recover_the_true_pose_axes():
+    z, scores = editing.scored_samples(generate, posed_score, 2000, 8, seed=4)
+    pose = editing.pose_directions(z, scores)
+    assert pose.names == ["yaw", "pitch"] and pose["yaw"][3] > 0.99 and pose["pitch"][4] > 0.99
+    assert pose.info["degrees_per_step"] == {"yaw": pytest.approx(10, rel=1e-3), "pitch": pytest.approx(5, rel=1e-3)}
+    cal = editing.calibrate(generate, posed_score, pose["yaw"], "yaw", steps=np.linspace(-2, 2, 5), n=50)
+    assert cal["monotone"] and cal["change"] == pytest.approx([-20, -10, 0, 10, 20], abs=0.1)
+
+
+def test_build_directions_ships_only_what_works_and_says_why_the_rest_was_dropped():
+    d, steps = editing.build_directions(generate, posed_score, NAMES, ["Smiling", "Eyeglasses"], 8, samples=1500,
+                                        edits=200, steps=(1.0, 2.0))
+    assert d.names == ["Smiling", "Eyeglasses", "yaw", "pitch"] and d.latent_dim == 8
+    assert set(d.info["steps"]) == {"Smiling", "Eyeglasses"} and d.info["dropped"] == {}
+    assert d.info["calibration"]["yaw"]["monotone"]
+    narrow, _ = editing.build_directions(generate, posed_score, NAMES, ["Smiling"], 8, samples=1500, edits=200,
+                                         steps=(0.01,))
+    assert narrow.names == ["yaw", "pitch"] and "Smiling" in narrow.info["dropped"]
+
+
+def test_most_flipped_names_the_locks_a_user_would_reach_for_and_per_direction_settings_apply():
+    tilted = latent.unit([[1, 1, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0]])
+    d = latent.Directions(["Smiling", "Male", "Eyeglasses"], tilted)
+    _, matrix = editing.direction_report(generate, score, d, NAMES, step=3.0, n=300, seed=2)
+    locks = editing.most_flipped(matrix, d, NAMES, k=1)
+    assert locks["Smiling"] == ["Male"]
+    rows, _ = editing.direction_report(generate, score, d, NAMES, step={"Smiling": 3.0, "Male": 1.0, "Eyeglasses": 2.0},
+                                       n=300, seed=2, locks=locks)
+    assert [r["step"] for r in rows] == [3.0, 1.0, 2.0] and rows[0]["locks"] == ["Male"]
+    assert rows[0]["locked_flips"] == 0.0 and rows[0]["locked_confident_flips"] == 0.0

@@ -1,0 +1,149 @@
+"""The identity grid: one saved face rendered under many head poses and expressions, as a
+dataset folder (PNG per image + grid.csv of the parameters behind each + a contact sheet).
+
+Angles become latent steps through the calibration curves shipped with the directions
+(`editing.calibrate`: median measured yaw/pitch change along the direction). An angle beyond
+what the generator can draw is clipped to the nearest reachable one and marked so in the CSV;
+with `measure=True` the classifier's yaw and pitch of every image are written beside the
+requested ones, so the CSV says what the pictures show, not only what was asked.
+"""
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from gan_lab import images, latent, paths, recipe, runtime
+from gan_lab.errors import GanLabError
+
+EXPRESSIONS = {"neutral": None, "smile": "Smiling", "open_mouth": "Mouth_Slightly_Open"}
+BACKENDS = {"openvino": "generator.xml", "onnx": "generator.onnx", "keras": "generator.keras"}
+
+
+def model_folder(face) -> Path:
+    """The model folder a recipe names: a path, or a name under the shipped models/."""
+    for candidate in (Path(face.model), paths.MODELS_DIR / face.model):
+        if (candidate / "directions.json").exists():
+            return candidate
+    raise GanLabError(f"Cannot find model {face.model!r} with its directions.json (looked in . and "
+                      f"{paths.MODELS_DIR}); pass --model FOLDER.")
+
+
+def angles(limit, step) -> np.ndarray:
+    """-limit..limit in `step`s, always through 0 (e.g. 60, 5 -> 25 angles)."""
+    if step <= 0 or limit < 0:
+        raise GanLabError(f"Need limit >= 0 and step > 0 degrees; got limit {limit}, step {step}.")
+    half = np.arange(0, limit + 1e-9, step)
+    return np.unique(np.concatenate([-half, half])) + 0.0  # + 0.0: no -0 in file names
+
+
+def angle_to_step(angle, calibration) -> tuple:
+    """(latent step, reachable) for a pose change in degrees, by inverting the calibration curve
+    (made monotone first; beyond its ends the step is clipped)."""
+    steps = np.asarray(calibration["steps"], np.float64)
+    change = np.maximum.accumulate(np.asarray(calibration["change"], np.float64))
+    if change[-1] - change[0] < 1e-6:
+        raise GanLabError("This pose direction does not move the measured pose at all; recalibrate it.")
+    reachable = bool(change[0] - 1e-6 <= angle <= change[-1] + 1e-6)
+    keep = np.concatenate([[True], np.diff(change) > 1e-9])  # np.interp needs increasing x
+    return float(np.interp(angle, change[keep], steps[keep])), reachable
+
+
+def plan(directions, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutral",)) -> list:
+    """One row per image: requested angles and expression, and the latent steps behind them."""
+    calibration = directions.info.get("calibration", {})
+    for key in ("yaw", "pitch"):
+        if key not in directions.names or key not in calibration:
+            raise GanLabError(f"The directions have no calibrated {key!r} direction; build them with "
+                              "editing.pose_directions + editing.calibrate (notebook 07).")
+    unknown = [e for e in expressions if e not in EXPRESSIONS]
+    if unknown:
+        raise GanLabError(f"Unknown expression(s) {unknown}; choose from {', '.join(EXPRESSIONS)}.")
+    steps = directions.info.get("steps", {})
+    rows = []
+    for expression in expressions:
+        name = EXPRESSIONS[expression]
+        if name is not None and name not in directions.names:
+            raise GanLabError(f"Expression {expression!r} needs a {name!r} direction, which these directions lack.")
+        for p in pitch:
+            p_step, p_ok = angle_to_step(p, calibration["pitch"])
+            for y in angles(yaw, step):
+                y_step, y_ok = angle_to_step(y, calibration["yaw"])
+                rows.append({"yaw": float(y), "yaw_step": round(y_step, 4), "pitch": float(p),
+                             "pitch_step": round(p_step, 4), "reachable": y_ok and p_ok, "expression": expression,
+                             "expression_step": float(steps.get(name, 0.0)) if name else 0.0})
+    return rows
+
+
+def latents(face, directions, rows) -> np.ndarray:
+    """The latents of the planned images: the face's own latent moved along yaw, pitch and the
+    expression direction, each kept orthogonal to the face's locked directions."""
+    base = face.latent(directions)[0]
+    out = []
+    for row in rows:
+        z = base + row["yaw_step"] * directions.locked("yaw", face.locks) \
+            + row["pitch_step"] * directions.locked("pitch", face.locks)
+        if row["expression_step"]:
+            z = z + row["expression_step"] * directions.locked(EXPRESSIONS[row["expression"]], face.locks)
+        out.append(z)
+    return np.asarray(out, np.float32)
+
+
+def upscaled(pictures, method, size):
+    """Enlarge uint8 faces: 'bilinear' or 'sr' (the shipped super-resolution model, OpenVINO)."""
+    from gan_lab import upscale
+
+    if method == "bilinear":
+        return upscale.bilinear(pictures, size)
+    if method == "sr":
+        return upscale.load_upscaler(paths.MODELS_DIR / "face-sr" / "sr.xml").upscale(pictures, size)
+    raise GanLabError(f"Unknown upscaling {method!r}; choose 'bilinear' or 'sr'.")
+
+
+def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutral",), backend="openvino",
+           upscale=None, size=256, measure=True, model=None, progress=True) -> Path:
+    """Write the identity grid of the face saved at `face_path` into `out`; returns grid.csv."""
+    from tqdm.std import tqdm  # plain text: reads right in a log and in a stored notebook
+
+    face = recipe.Recipe.load(face_path)
+    folder = Path(model) if model else model_folder(face)
+    directions = latent.Directions.load(folder / "directions.json")
+    generator = runtime.load_generator(folder / BACKENDS[backend])
+    rows = plan(directions, yaw, step, pitch, expressions)
+    z = latents(face, directions, rows)
+    out = paths.writable_dir(out, "grid folder")
+    (out / "images").mkdir(exist_ok=True)
+    shutil.copyfile(face_path, out / "face.json")
+    small = np.concatenate([generator.generate(z[i:i + 64]) for i in tqdm(range(0, len(z), 64), desc="render",
+                                                                         disable=not progress)])
+    if measure:
+        _measure(small, rows)
+    big = upscaled(small, upscale, size) if upscale else small
+    for i, (row, picture) in enumerate(zip(rows, big)):
+        row["file"] = f"images/{i:04d}_yaw{row['yaw']:+.0f}_pitch{row['pitch']:+.0f}_{row['expression']}.png"
+        images.save_png(picture, out / row["file"])
+    images.save_png(images.grid(small, cols=len(angles(yaw, step))), out / "contact_sheet.png", scale=2)
+    return _write_csv(out / "grid.csv", rows, face, folder, backend, upscale, size if upscale else small.shape[1])
+
+
+def _measure(pictures, rows):
+    """The classifier's yaw and pitch of each 64x64 image, next to what was asked."""
+    from gan_lab.metrics import faces
+
+    scores = faces.score(pictures, faces.load_classifier())
+    for row, y, p in zip(rows, scores["yaw"], scores["pitch"]):
+        row["measured_yaw"], row["measured_pitch"] = round(float(y), 2), round(float(p), 2)
+
+
+def _write_csv(path, rows, face, folder, backend, upscale, size) -> Path:
+    common = {"model": folder.name, "seed": face.seed, "truncation": face.truncation, "backend": backend,
+              "upscale": upscale or "none", "size": size}
+    fields = ["file", *[k for k in rows[0] if k != "file"], *common]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({**row, **common} for row in rows)
+    tmp.replace(path)  # written last and atomically: a grid.csv means the folder is complete
+    return path

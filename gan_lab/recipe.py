@@ -1,0 +1,73 @@
+"""A face as a recipe: which model, which seed, how much truncation, how far along each named
+direction and which attributes are locked. The explorer saves one as JSON, `gan-lab grid`
+renders the same person from it; the latent is rebuilt from the recipe, so a saved face is a
+few hundred bytes and re-renders exactly on any backend.
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gan_lab import latent
+from gan_lab.errors import GanLabError
+
+VERSION = 1
+
+
+@dataclass
+class Recipe:
+    model: str  # the model folder, e.g. "models/faces-dcgan"
+    latent_dim: int
+    seed: int = 0
+    truncation: float = 1.0
+    sliders: dict = field(default_factory=dict)  # direction name -> step along it (latent units)
+    locks: list = field(default_factory=list)  # direction names held fixed while others move
+
+    def latent(self, directions) -> np.ndarray:
+        """The (1, latent_dim) latent of this face: the seed's latent, truncated, moved by the
+        locked sliders along their own directions, then by the free sliders along theirs made
+        orthogonal to the locked ones (so the locked attributes' linear scores stay put)."""
+        if directions.latent_dim != self.latent_dim:
+            raise GanLabError(f"The directions are for {directions.latent_dim}-d latents, this face for "
+                              f"{self.latent_dim}-d; use the directions shipped with {self.model}.")
+        anchor = latent.truncate(latent.sample(1, self.latent_dim, self.seed), self.truncation)
+        moves = {k: np.float32(v) for k, v in self.sliders.items() if v}
+        for name in [k for k in moves if k in self.locks]:  # locked sliders keep their own direction
+            anchor = anchor + moves[name] * directions[name]
+        z = anchor.copy()
+        for name in [k for k in moves if k not in self.locks]:  # free ones avoid the locked ones
+            z = z + moves[name] * directions.locked(name, self.locks)
+        return z.astype(np.float32)
+
+    def to_json(self) -> dict:
+        return {"version": VERSION, **asdict(self)}
+
+    def save(self, path) -> Path:
+        """Write atomically (a crash mid-write leaves any previous file intact)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Recipe":
+        path = Path(path)
+        if not path.exists():
+            raise GanLabError(f"{path} does not exist; save a face from the explorer first (its Save button).")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise GanLabError(f"{path} is not valid JSON ({err}); it is not a saved face.") from err
+        missing = [k for k in ("model", "latent_dim", "seed") if k not in data]
+        if missing:
+            raise GanLabError(f"{path} lacks {missing}; a saved face has model, latent_dim, seed, truncation, "
+                              "sliders and locks.")
+        return cls(model=data["model"], latent_dim=int(data["latent_dim"]), seed=int(data["seed"]),
+                   truncation=float(data.get("truncation", 1.0)),
+                   sliders={k: float(v) for k, v in data.get("sliders", {}).items()},
+                   locks=list(data.get("locks", [])))

@@ -1,0 +1,212 @@
+"""The latent explorer: make a face, edit it with one slider per named direction, lock the
+attributes you want kept, switch backends, save the face and load it back. ipywidgets only.
+
+    explorer = LatentExplorer.from_folder("models/faces-dcgan")
+    explorer            # in a notebook: shows it
+
+Everything the buttons do is also a method or attribute (`.sliders`, `.locks`, `.image`,
+`.save`, `.load`, `.render`), so scripts and tests work it without a browser.
+"""
+
+import io
+import time
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+
+from gan_lab import latent, paths, recipe, runtime
+from gan_lab.errors import GanLabError
+
+BACKEND_FILES = {"OpenVINO": "generator.xml", "ONNX Runtime": "generator.onnx", "Keras": "generator.keras"}
+
+
+def png_bytes(image, zoom=1) -> bytes:
+    """PNG of a uint8 (H, W, C) image, enlarged `zoom` times with nearest neighbours (crisp pixels)."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.shape[-1] == 1:
+        image = image[..., 0]
+    if zoom > 1:
+        image = image.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG", compress_level=1)  # level 1: fast, still small
+    return out.getvalue()
+
+
+def _model_name(folder) -> str:
+    """A shipped model by its name (portable across checkouts), any other by its absolute path."""
+    folder = Path(folder).resolve()
+    return folder.name if folder.parent == paths.MODELS_DIR.resolve() else str(folder)
+
+
+class LatentExplorer:
+    """Sliders over a generator's latent space. `generator`: a `runtime.Generator` (its model
+    folder supplies the other backends); `directions`: `latent.Directions` or a path to them;
+    `limit`: slider range in latent units; `zoom`: on-screen enlargement of the picture."""
+
+    def __init__(self, generator, directions, seed=0, truncation=1.0, limit=6.0, zoom=4):
+        if isinstance(directions, (str, Path)):
+            directions = latent.Directions.load(directions)
+        if directions.latent_dim != generator.latent_dim:
+            raise GanLabError(f"The directions are {directions.latent_dim}-d but {generator.path} takes "
+                              f"{generator.latent_dim}-d latents; load the directions shipped with that model.")
+        self.directions, self.zoom = directions, zoom
+        self.folder = generator.path.parent
+        self._generators = {self._backend_name(generator): generator}
+        self.timings = []  # seconds per render (generate + encode + display), for the latency figure
+        self._quiet = False
+        self._build_widgets(seed, truncation, limit, self._backend_name(generator))
+        self.render()
+
+    @classmethod
+    def from_folder(cls, folder, backend="OpenVINO", **options) -> "LatentExplorer":
+        """The explorer on a shipped model folder, with the directions saved beside it."""
+        folder = Path(folder)
+        generator = runtime.load_generator(folder / BACKEND_FILES[backend])
+        return cls(generator, folder / "directions.json", **options)
+
+    # ----------------------------------------------------------------- widgets
+
+    @staticmethod
+    def _backend_name(generator) -> str:
+        return {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime", "keras": "Keras"}[generator.backend]
+
+    def _build_widgets(self, seed, truncation, limit, backend):
+        self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
+        self.random_button = W.Button(description="random face", icon="random")
+        self.truncation = W.FloatSlider(value=truncation, min=0.0, max=1.5, step=0.05, description="truncation",
+                                        continuous_update=True)
+        self.reset_button = W.Button(description="reset", icon="undo")
+        available = [b for b, f in BACKEND_FILES.items() if (self.folder / f).exists()]
+        self.backend = W.Dropdown(options=available, value=backend, description="backend")
+        self.status = W.HTML()
+        side = f"{self.zoom * self._size()}px"  # a fixed box: the picture must not jump as the text changes
+        self.image_widget = W.Image(format="png", layout=W.Layout(width=side, height=side))
+        self.image_widget.add_class("gan-lab-face")
+        self.sliders, self.locks = {}, {}
+        for name in self.directions.names:
+            slider = W.FloatSlider(value=0.0, min=-limit, max=limit, step=0.1, description=name,
+                                   continuous_update=True, style={"description_width": "150px"},
+                                   layout=W.Layout(width="420px"))
+            slider.add_class("gan-lab-attribute")
+            self.sliders[name] = slider
+            self.locks[name] = W.ToggleButton(value=False, description="lock", icon="lock",
+                                              tooltip=f"keep {name} fixed while other sliders move",
+                                              layout=W.Layout(width="80px"))
+        self.save_path = W.Text(value="faces/face.json", description="file")
+        self.save_button, self.load_button = W.Button(description="Save", icon="save"), W.Button(description="Load")
+        for widget in [self.seed, self.truncation, self.backend, *self.sliders.values(), *self.locks.values()]:
+            widget.observe(self._changed, names="value")
+        self.random_button.on_click(lambda _: self._set(seed=int(np.random.default_rng().integers(2**31))))
+        self.reset_button.on_click(lambda _: self.reset())
+        self.save_button.on_click(lambda _: self._report(self.save, self.save_path.value))
+        self.load_button.on_click(lambda _: self._report(self.load, self.save_path.value))
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    @property
+    def widget(self) -> W.Widget:
+        rows = [W.HBox([self.sliders[n], self.locks[n]]) for n in self.directions.names]
+        controls = W.VBox([W.HBox([self.seed, self.random_button, self.reset_button]), self.truncation,
+                           self.backend, *rows, W.HBox([self.save_path, self.save_button, self.load_button])])
+        return W.VBox([W.HBox([W.VBox([self.image_widget, self.status]), controls])])
+
+    def _size(self) -> int:
+        return next(iter(self._generators.values())).image_shape[0]
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def recipe(self) -> recipe.Recipe:
+        """The current face as a recipe (what Save writes)."""
+        return recipe.Recipe(model=_model_name(self.folder), latent_dim=self.directions.latent_dim,
+                             seed=int(self.seed.value), truncation=float(self.truncation.value),
+                             sliders={n: float(s.value) for n, s in self.sliders.items()},
+                             locks=[n for n, t in self.locks.items() if t.value])
+
+    @property
+    def generator(self) -> runtime.Generator:
+        name = self.backend.value
+        if name not in self._generators:  # opened on first use: each backend compiles its model once
+            self._generators[name] = runtime.load_generator(self.folder / BACKEND_FILES[name])
+        return self._generators[name]
+
+    def latent(self) -> np.ndarray:
+        return self.recipe.latent(self.directions)
+
+    def render(self) -> np.ndarray:
+        """Generate the current face and show it; returns the uint8 image."""
+        start = time.perf_counter()
+        self.image = self.generator.generate(self.latent())[0]
+        model_ms = (time.perf_counter() - start) * 1e3
+        self.image_widget.value = png_bytes(self.image, self.zoom)
+        self.timings.append(time.perf_counter() - start)
+        locked = ", ".join(n for n, t in self.locks.items() if t.value) or "none"
+        self.status.value = (f"<small>{self.backend.value}: {self.timings[-1] * 1e3:.1f} ms "
+                             f"(model {model_ms:.1f} ms) · locked: {locked}</small>")
+        return self.image
+
+    def _changed(self, _change):
+        for name, toggle in self.locks.items():  # a locked slider does not move
+            self.sliders[name].disabled = toggle.value
+        if not self._quiet:
+            self.render()
+
+    def _set(self, seed=None, truncation=None, sliders=None, locks=None, backend=None):
+        """Change several controls and render once."""
+        self._quiet = True
+        try:
+            if backend is not None:
+                self.backend.value = backend
+            if seed is not None:
+                self.seed.value = int(seed)
+            if truncation is not None:
+                self.truncation.value = float(truncation)
+            for name, value in (sliders or {}).items():
+                self.sliders[name].value = float(value)
+            if locks is not None:
+                for name, toggle in self.locks.items():
+                    toggle.value = name in locks
+        finally:
+            self._quiet = False
+        self._changed(None)
+
+    def reset(self):
+        """All sliders to zero and all locks off (seed, truncation and backend stay)."""
+        self._set(sliders={n: 0.0 for n in self.sliders}, locks=[])
+
+    def _report(self, action, path):
+        try:
+            self.status.value = f"<small>{action.__name__}: {action(path)}</small>"
+        except (GanLabError, OSError) as err:
+            self.status.value = f"<small style='color:#b00'>{err}</small>"
+
+    # ----------------------------------------------------------------- files
+
+    def save(self, path) -> Path:
+        """Write PATH (.json recipe) and the PNG beside it (same name, .png)."""
+        path = Path(path).with_suffix(".json")
+        from gan_lab.images import save_png
+
+        save_png(self.image, path.with_suffix(".png"))
+        return self.recipe.save(path)
+
+    def load(self, path) -> Path:
+        """Re-render the face saved in PATH (refused if it is from another model or names
+        directions this explorer does not have)."""
+        face = recipe.Recipe.load(path)
+        if face.latent_dim != self.directions.latent_dim:
+            raise GanLabError(f"{path} is a face of a {face.latent_dim}-d model ({face.model}); this explorer "
+                              f"shows {self.folder} ({self.directions.latent_dim}-d).")
+        unknown = sorted(set(face.sliders) - set(self.sliders)) + sorted(set(face.locks) - set(self.sliders))
+        if unknown:
+            raise GanLabError(f"{path} moves or locks {unknown}, which are not among this explorer's directions "
+                              f"({', '.join(self.sliders)}).")
+        self._set(seed=face.seed, truncation=face.truncation, locks=face.locks,
+                  sliders={n: face.sliders.get(n, 0.0) for n in self.sliders})
+        return Path(path)
