@@ -99,7 +99,7 @@ def cmd_grid(args):
 
     csv_path = grid.render(args.face, args.out, yaw=args.yaw, step=args.step, pitch=_floats(args.pitch),
                            expressions=args.expressions.split(","), backend=args.backend, upscale=args.upscale,
-                           size=args.size, measure=args.measure, model=args.model)
+                           size=args.size, measure=args.measure, model=args.model, hold=args.hold)
     print(f"Wrote the grid to {csv_path.parent} (parameters of every image: {csv_path})")
 
 
@@ -175,6 +175,8 @@ def parser():
     gr.add_argument("--model", help="model folder (default: the one the face names)")
     gr.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
                     help="write the classifier's yaw/pitch of each image to the CSV (default on)")
+    gr.add_argument("--hold", action=argparse.BooleanOptionalAction, default=True,
+                    help="hold the face's locked attributes as the classifier reads them (default on)")
     gr.set_defaults(func=cmd_grid)
     return p
 

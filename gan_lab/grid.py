@@ -76,10 +76,11 @@ def plan(directions, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutral",))
     return rows
 
 
-def latents(face, directions, rows) -> np.ndarray:
+def latents(face, directions, rows, hold=None) -> np.ndarray:
     """The latents of the planned images: the face's own latent moved along yaw, pitch and the
-    expression direction, each kept orthogonal to the face's locked directions."""
-    base = face.latent(directions)[0]
+    expression direction, each kept orthogonal to the face's locked directions; with `hold`
+    (an `editing.Hold`), each move is walked so the locked attributes stay as the face has them."""
+    base = face.latent(directions, hold)[0]
     out = []
     for row in rows:
         z = base + row["yaw_step"] * directions.locked("yaw", face.locks) \
@@ -87,7 +88,10 @@ def latents(face, directions, rows) -> np.ndarray:
         if row["expression_step"]:
             z = z + row["expression_step"] * directions.locked(EXPRESSIONS[row["expression"]], face.locks)
         out.append(z)
-    return np.asarray(out, np.float32)
+    out = np.asarray(out, np.float32)
+    if hold is not None and face.locks:
+        out = hold(np.repeat(base[None], len(out), axis=0), out, face.locks)
+    return out
 
 
 def upscaled(pictures, method, size):
@@ -102,8 +106,9 @@ def upscaled(pictures, method, size):
 
 
 def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutral",), backend="openvino",
-           upscale=None, size=256, measure=True, model=None, progress=True) -> Path:
-    """Write the identity grid of the face saved at `face_path` into `out`; returns grid.csv."""
+           upscale=None, size=256, measure=True, model=None, progress=True, hold=True) -> Path:
+    """Write the identity grid of the face saved at `face_path` into `out`; returns grid.csv.
+    `hold`: keep the face's locked attributes as the classifier reads them (editing.Hold)."""
     from tqdm.std import tqdm  # plain text: reads right in a log and in a stored notebook
 
     face = recipe.Recipe.load(face_path)
@@ -111,7 +116,7 @@ def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutr
     directions = latent.Directions.load(folder / "directions.json")
     generator = runtime.load_generator(folder / BACKENDS[backend])
     rows = plan(directions, yaw, step, pitch, expressions)
-    z = latents(face, directions, rows)
+    z = latents(face, directions, rows, _hold(folder) if hold and face.locks else None)
     out = paths.writable_dir(out, "grid folder")
     (out / "images").mkdir(exist_ok=True)
     shutil.copyfile(face_path, out / "face.json")
@@ -125,6 +130,12 @@ def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutr
         images.save_png(picture, out / row["file"])
     images.save_png(images.grid(small, cols=len(angles(yaw, step))), out / "contact_sheet.png", scale=2)
     return _write_csv(out / "grid.csv", rows, face, folder, backend, upscale, size if upscale else small.shape[1])
+
+
+def _hold(folder):
+    from gan_lab.editing import Hold
+
+    return Hold.for_model(folder)
 
 
 def _measure(pictures, rows):

@@ -26,10 +26,12 @@ class Recipe:
     sliders: dict = field(default_factory=dict)  # direction name -> step along it (latent units)
     locks: list = field(default_factory=list)  # direction names held fixed while others move
 
-    def latent(self, directions) -> np.ndarray:
+    def latent(self, directions, hold=None) -> np.ndarray:
         """The (1, latent_dim) latent of this face: the seed's latent, truncated, moved by the
         locked sliders along their own directions, then by the free sliders along theirs made
-        orthogonal to the locked ones (so the locked attributes' linear scores stay put)."""
+        orthogonal to the locked ones (so the locked attributes' linear scores stay put). With
+        `hold` (an `editing.Hold`) the free move is walked so that the locked attributes, as the
+        classifier reads them, stay where the locked sliders put them."""
         if directions.latent_dim != self.latent_dim:
             raise GanLabError(f"The directions are for {directions.latent_dim}-d latents, this face for "
                               f"{self.latent_dim}-d; use the directions shipped with {self.model}.")
@@ -40,6 +42,8 @@ class Recipe:
         z = anchor.copy()
         for name in [k for k in moves if k not in self.locks]:  # free ones avoid the locked ones
             z = z + moves[name] * directions.locked(name, self.locks)
+        if hold is not None and self.locks and not np.array_equal(z, anchor):
+            z = hold(anchor, z, self.locks)
         return z.astype(np.float32)
 
     def to_json(self) -> dict:

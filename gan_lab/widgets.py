@@ -44,15 +44,17 @@ def _model_name(folder) -> str:
 class LatentExplorer:
     """Sliders over a generator's latent space. `generator`: a `runtime.Generator` (its model
     folder supplies the other backends); `directions`: `latent.Directions` or a path to them;
-    `limit`: slider range in latent units; `zoom`: on-screen enlargement of the picture."""
+    `hold`: an `editing.Hold` to keep locked attributes in place as the classifier reads them
+    (without one, locks project the free directions off the locked ones, which holds only their
+    linear scores); `limit`: slider range in latent units; `zoom`: enlargement on screen."""
 
-    def __init__(self, generator, directions, seed=0, truncation=1.0, limit=6.0, zoom=4):
+    def __init__(self, generator, directions, seed=0, truncation=1.0, limit=6.0, zoom=4, hold=None):
         if isinstance(directions, (str, Path)):
             directions = latent.Directions.load(directions)
         if directions.latent_dim != generator.latent_dim:
             raise GanLabError(f"The directions are {directions.latent_dim}-d but {generator.path} takes "
                               f"{generator.latent_dim}-d latents; load the directions shipped with that model.")
-        self.directions, self.zoom = directions, zoom
+        self.directions, self.zoom, self.hold = directions, zoom, hold
         self.folder = generator.path.parent
         self._generators = {self._backend_name(generator): generator}
         self.timings = []  # seconds per render (generate + encode + display), for the latency figure
@@ -61,11 +63,14 @@ class LatentExplorer:
         self.render()
 
     @classmethod
-    def from_folder(cls, folder, backend="OpenVINO", **options) -> "LatentExplorer":
-        """The explorer on a shipped model folder, with the directions saved beside it."""
+    def from_folder(cls, folder, backend="OpenVINO", hold=True, **options) -> "LatentExplorer":
+        """The explorer on a shipped model folder, with the directions saved beside it; `hold`:
+        hold locks through the model's Keras generator and the shipped face classifier."""
+        from gan_lab.editing import Hold
+
         folder = Path(folder)
         generator = runtime.load_generator(folder / BACKEND_FILES[backend])
-        return cls(generator, folder / "directions.json", **options)
+        return cls(generator, folder / "directions.json", hold=Hold.for_model(folder) if hold else None, **options)
 
     # ----------------------------------------------------------------- widgets
 
@@ -137,7 +142,7 @@ class LatentExplorer:
         return self._generators[name]
 
     def latent(self) -> np.ndarray:
-        return self.recipe.latent(self.directions)
+        return self.recipe.latent(self.directions, self.hold)
 
     def render(self) -> np.ndarray:
         """Generate the current face and show it; returns the uint8 image."""

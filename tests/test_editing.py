@@ -98,3 +98,42 @@ def test_most_flipped_names_the_locks_a_user_would_reach_for_and_per_direction_s
                                        n=300, seed=2, locks=locks)
     assert [r["step"] for r in rows] == [3.0, 1.0, 2.0] and rows[0]["locks"] == ["Male"]
     assert rows[0]["locked_flips"] == 0.0 and rows[0]["locked_confident_flips"] == 0.0
+
+
+def toy_judge(latent_dim=6):
+    """A tiny Keras generator (z -> 2x2 'image') and classifier (image -> 3 attributes + pose),
+    smooth and nonlinear, so that holding has something to do."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    z = keras.Input((latent_dim,))
+    generator = keras.Model(z, keras.layers.Reshape((2, 2, 3))(keras.layers.Dense(12, activation="tanh")(z)))
+    image = keras.Input((2, 2, 3))
+    hidden = keras.layers.Dense(8, activation="tanh")(keras.layers.Flatten()(image))
+    classifier = keras.Model(image, {"attributes": keras.layers.Dense(3, activation="sigmoid")(hidden),
+                                     "pose": keras.layers.Dense(2)(hidden)})
+    return generator, classifier
+
+
+def test_hold_keeps_locked_readings_where_projection_does_not():
+    import keras
+
+    generator, classifier = toy_judge()
+    hold = editing.Hold(generator, classifier, ["A", "B", "C"], substeps=10)
+    judged = lambda z: keras.ops.convert_to_numpy(classifier(generator(z))["attributes"])
+    logit = lambda p: np.log(p / (1 - p))
+    start = latent.sample(64, 6, seed=1)
+    way = latent.unit(np.random.default_rng(2).standard_normal((1, 6)))[0]
+    end = start + 3.0 * way
+    held = hold(start, end, ["A", "yaw"])
+    before, straight, walked = (logit(judged(z)) for z in (start, end, held))
+    assert np.abs(straight[:, 0] - before[:, 0]).mean() > 0.3  # the plain move changes A
+    assert np.abs(walked[:, 0] - before[:, 0]).max() < 0.05  # the walk keeps it
+    assert np.abs(walked[:, 1] - before[:, 1]).mean() > 0.1  # and still changes what is free
+    pose = lambda z: keras.ops.convert_to_numpy(classifier(generator(z))["pose"])[:, 0]
+    assert np.abs(pose(held) - pose(start)).max() < 0.05
+    np.testing.assert_allclose(np.linalg.norm(held - start, axis=1), 3.0, rtol=0.35)  # about as far
+    np.testing.assert_array_equal(hold(start, end, []), end.astype(np.float32))
+    np.testing.assert_array_equal(hold(start, end, ["A"]), hold(start, end, ["A"]))  # deterministic
+    with pytest.raises(GanLabError, match=r"Cannot hold \['Bald'\]"):
+        hold(start, end, ["Bald"])

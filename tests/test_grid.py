@@ -70,7 +70,7 @@ def test_render_writes_a_dataset_folder_that_says_what_each_image_is(model, tmp_
     face = recipe.Recipe(model=str(model), latent_dim=128, seed=7, sliders={"Smiling": 1.0}, locks=["yaw"])
     face_path = face.save(tmp_path / "face.json")
     csv_path = grid.render(face_path, tmp_path / "grid", yaw=20, step=10, expressions=("neutral", "smile"),
-                           progress=False)
+                           progress=False, hold=False)
     rows = list(csv.DictReader(open(csv_path)))
     assert len(rows) == 10 and (tmp_path / "grid" / "contact_sheet.png").exists()
     assert (tmp_path / "grid" / "face.json").read_text() == face_path.read_text()

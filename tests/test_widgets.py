@@ -116,3 +116,16 @@ def test_recipe_latent_is_deterministic_and_locked_sliders_keep_their_own_direct
     start = latent.truncate(latent.sample(1, 128, 5), 0.5)
     free = latent.orthogonalize(directions["Smiling"], [directions["Male"]])
     np.testing.assert_allclose(z, start - 2.0 * directions["Male"] + free, atol=1e-5)
+
+
+def test_held_locks_keep_the_locked_attribute_as_the_classifier_reads_it(tmp_path):
+    explorer = LatentExplorer.from_folder(FOLDER, seed=21)  # holds locks through the shipped classifier
+    assert explorer.hold is not None
+    explorer.locks["Male"].value = True
+    before = explorer.hold.read(explorer.latent(), ["Male", "Smiling"])[0]
+    explorer.sliders["Smiling"].value = explorer.directions.info["steps"]["Smiling"]
+    after = explorer.hold.read(explorer.latent(), ["Male", "Smiling"])[0]
+    assert abs(after[0] - before[0]) < 0.1 and abs(after[1] - before[1]) > 1.0  # Male held, Smiling moved
+    saved = explorer.image.copy()
+    explorer.load(explorer.save(tmp_path / "held.json"))
+    np.testing.assert_array_equal(explorer.image, saved)
