@@ -1,4 +1,5 @@
-# gan_lab: `make run` runs the notebooks top to bottom; `make test` runs every test.
+# gan_lab: `make run` runs the notebooks top to bottom; `make test` runs every test (what CI runs);
+# `make check` is the fast edit loop (unit tests only: no training, processes, browser or notebooks).
 # Both create .venv (plain CPython 3.10-3.12) and install the package the first time.
 
 PYTHON ?= python3
@@ -7,10 +8,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test unit notebooks lab install browser clean
+.PHONY: run test check lab install browser clean
 
+## The venv with the package and its dev extra, (re)installed when pyproject.toml or constraints.txt change.
 install: $(STAMP)
 
+## Creates .venv and installs the pinned package into it (the stamp file is its "done" marker).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -21,19 +24,31 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/python -m gan_lab.notebooks $(NOTEBOOKS)
 
-## Unit tests (with the JupyterLab widget test in headless Chromium), then the notebooks under nbval on the quick profile.
+## Every test (with the JupyterLab widget test in headless Chromium), then the notebooks under nbval on the quick profile.
 test: $(STAMP) browser
 	$(BIN)/python -m pytest tests
 	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
 
-## Debian's Chromium for tests/test_browser.py (Playwright drives it; no browser downloads), installed once.
+## The fast tier (< 3 min): tests not marked slow, subprocess or browser (markers in pyproject.toml); no notebooks.
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not browser" tests
+
+## Chromium for tests/test_browser.py (Playwright drives it; no browser downloads): Debian's, installed once as root; else a hint, and the test skips.
 browser:
-	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 \
+	     || [ -x /Applications/Chromium.app/Contents/MacOS/Chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	    echo "skipping the browser test: install Chromium (Debian: sudo apt-get install chromium; macOS: brew install --cask chromium) to run it"; \
+	fi
 
 ## JupyterLab on notebooks/ with this environment's kernel registered.
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --user --name gan-lab --display-name "Python (gan_lab)"
 	$(BIN)/jupyter lab notebooks
 
+## Removes training runs and pytest's cache (not the venv).
 clean:
 	rm -rf runs .pytest_cache

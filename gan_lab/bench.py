@@ -14,12 +14,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
+import openvino as ov
+import psutil
+import tensorflow as tf
+from keras import layers
+from tqdm.auto import tqdm
 
+from gan_lab import backends as registry
 from gan_lab.errors import GanLabError
+from gan_lab.modelfolder import ModelFolder
+from gan_lab.models.io import load_keras
+from gan_lab.runtime import load, load_generator
 
-BACKENDS = ("keras-predict", "keras-eager", "tf-function", "tf-function-xla", "onnxruntime",
-            "openvino-sync", "openvino-async", "openvino-gan_lab", "openvino-int8")
+BACKENDS = registry.BENCH_METHODS  # the ways of running each backend of the registry, in table order
 DEFAULT_BATCHES = (1, 8, 64, 256)
 SETTLE = 0.2  # seconds of quiet before each timed repeat: thread pools of the previous backend
 #               (ONNX Runtime's spin, TBB's, TensorFlow's) stop competing for the cores
@@ -55,8 +64,6 @@ def sgemm_peak(n=2048, seconds=3.0) -> float:
 
 def flops_per_image(model) -> float:
     """Multiply-adds x 2 of the Dense and convolution layers of a Keras generator, per image."""
-    from keras import layers
-
     total = 0
     for layer in _leaf_layers(model):
         if isinstance(layer, layers.Dense):
@@ -84,16 +91,12 @@ class CpuSampler:
         self.t0 = time.perf_counter() if t0 is None else t0
 
     def __enter__(self):
-        import psutil
-
         psutil.cpu_percent(percpu=True)  # the first call only primes the counters
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def _run(self):
-        import psutil
-
         # The kernel books a core's idle time at its first tick after waking, so the first sample
         # holds idle time from before the run (a busy loop read 0-50%): it is dropped.
         if self._stop.wait(self.interval):
@@ -111,15 +114,13 @@ class CpuSampler:
 
 
 def find_variants(path) -> dict:
-    """The generator files of a model folder, by format, found beside `path`."""
+    """The generator files of a model folder, by variant (keras, onnxruntime, openvino,
+    openvino-int8), found beside `path`."""
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    names = {"keras": "generator.keras", "onnx": "generator.onnx", "ir": "generator.xml",
-             "ir-int8": "generator-int8.xml"}
-    found = {k: folder / v for k, v in names.items() if (folder / v).exists()}
+    found = ModelFolder(path if path.is_dir() else path.parent).files("generator")
     if not path.is_dir() and path.exists():
-        key = {".keras": "keras", ".onnx": "onnx", ".xml": "ir-int8" if "int8" in path.name else "ir"}[path.suffix]
-        found[key] = path
+        backend = registry.for_path(path).name
+        found["openvino-int8" if backend == "openvino" and "int8" in path.name else backend] = path
     if not found:
         raise GanLabError(f"No generator files found at {path}.")
     return found
@@ -146,11 +147,6 @@ def save_json(results, path, **extra) -> Path:
 
 
 def _keras_runners(path):
-    import keras
-    import tensorflow as tf
-
-    from gan_lab.convert import load_keras
-
     model = load_keras(path)
     plain = tf.function(lambda z: model(z, training=False), jit_compile=False, reduce_retracing=True)
     xla = tf.function(lambda z: model(z, training=False), jit_compile=True, reduce_retracing=True)
@@ -163,16 +159,14 @@ def _keras_runners(path):
 
 
 def _onnx_runner(path):
-    from gan_lab.runtime import OnnxGenerator
-
-    gen = OnnxGenerator(path)
-    return lambda z: gen.session.run(None, {gen.input_name: z})[0]
+    """ONNX Runtime's own call, without gan_lab's checks around it."""
+    session = load(path).session
+    name = session.get_inputs()[0].name
+    return lambda z: session.run(None, {name: z})[0]
 
 
 def _openvino_sync(path, hint="LATENCY"):
     """OpenVINO as a user first calls it: the dynamic-shape IR, one request, a dict of inputs."""
-    import openvino as ov
-
     compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": hint})
     request = compiled.create_infer_request()
     return lambda z: request.infer({0: z})[0]
@@ -183,8 +177,6 @@ class _AsyncRunner:
     plugin recommends; one call pushes `jobs` batches and waits for all of them."""
 
     def __init__(self, path):
-        import openvino as ov
-
         compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
         self.jobs = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         self.queue = ov.AsyncInferQueue(compiled, self.jobs)
@@ -202,21 +194,20 @@ class _AsyncRunner:
 
 def _gan_lab_openvino(path):
     """What `load_generator(path).generate` does with its defaults."""
-    from gan_lab.runtime import OpenVINOGenerator
-
-    return OpenVINOGenerator(path).generate_raw
+    return load_generator(path).generate_raw
 
 
 def runners(variants, backends=BACKENDS):
     """{backend: callable(z)} for the requested backends whose files exist."""
     out = {}
-    if "keras" in variants and any(b.startswith(("keras", "tf-")) for b in backends):
+    if "keras" in variants and set(registry.named("keras").bench) & set(backends):
         _, ks = _keras_runners(variants["keras"])
         out.update({k: v for k, v in ks.items() if k in backends})
-    if "onnx" in variants and "onnxruntime" in backends:
-        out["onnxruntime"] = _onnx_runner(variants["onnx"])
-    makers = {"openvino-sync": ("ir", _openvino_sync), "openvino-async": ("ir", _AsyncRunner),
-              "openvino-gan_lab": ("ir", _gan_lab_openvino), "openvino-int8": ("ir-int8", _gan_lab_openvino)}
+    if "onnxruntime" in variants and "onnxruntime" in backends:
+        out["onnxruntime"] = _onnx_runner(variants["onnxruntime"])
+    makers = {"openvino-sync": ("openvino", _openvino_sync), "openvino-async": ("openvino", _AsyncRunner),
+              "openvino-gan_lab": ("openvino", _gan_lab_openvino),
+              "openvino-int8": ("openvino-int8", _gan_lab_openvino)}
     for backend, (variant, make) in makers.items():
         if variant in variants and backend in backends:
             out[backend] = make(variants[variant])
@@ -225,10 +216,6 @@ def runners(variants, backends=BACKENDS):
 
 def run(path, batches=DEFAULT_BATCHES, backends=BACKENDS, seconds=1.0, repeats=3, peak=None, progress=True):
     """Benchmark one generator (and the other formats beside it); returns a list of Result."""
-    from tqdm.auto import tqdm
-
-    from gan_lab.convert import load_keras
-
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise GanLabError(f"Unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}.")
@@ -281,8 +268,6 @@ def _mean_per_core(samples):
 def layer_profile(path, batch, calls=50, config=None) -> list:
     """Where OpenVINO spends its time: per executed node, mean microseconds per call, its share,
     and achieved GFLOP/s for the matrix layers (FullyConnected, (De)Convolution)."""
-    import openvino as ov
-
     core = ov.Core()
     model = core.read_model(path)
     model.reshape([batch, model.inputs[0].get_partial_shape()[1].get_length()])

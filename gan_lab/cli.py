@@ -1,8 +1,11 @@
-"""`gan-lab`: the library's main jobs from a shell. Each subcommand calls a Python function."""
+"""`gan-lab`: the library's main jobs from a shell. Each subcommand calls a function of
+`gan_lab.commands`, imported only when it runs, so that `--help` is instant."""
 
 import argparse
+import importlib
 import sys
 
+from gan_lab.backends import BENCH_METHODS, NAMES
 from gan_lab.errors import GanLabError
 
 TRAINABLE = ("mnist", "dcgan", "vae")
@@ -16,98 +19,6 @@ def positive_int(text):
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
-
-
-def _train_options(args) -> dict:
-    """The options given on the command line, for the model's train function."""
-    given = {"arch": args.arch, "loss": args.loss, "batch_size": args.batch_size, "grid_every": args.grid_every,
-             "checkpoint_every": args.checkpoint_every, "xla": args.xla, "max_images": args.max_images}
-    if args.model == "mnist":
-        if args.data is not None or args.beta is not None or args.base is not None:
-            raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
-    else:
-        if args.arch is not None:
-            raise GanLabError("--arch is for mnist; the face models are chosen by name (dcgan, vae).")
-        given |= {"data": args.data, "beta": args.beta, "base": args.base}
-        if args.model == "vae" and args.loss is not None:
-            raise GanLabError("--loss is a GAN option; the VAE's loss is reconstruction + beta * KL (--beta).")
-        if args.model == "dcgan" and args.beta is not None:
-            raise GanLabError("--beta is the VAE's KL weight; the DCGAN has no such option.")
-    return {k: v for k, v in given.items() if v is not None}
-
-
-def cmd_train(args):
-    if args.model not in TRAINABLE:
-        raise GanLabError(f"Unknown model {args.model!r}; trainable models: {', '.join(TRAINABLE)}.")
-    options = _train_options(args)
-    if args.model == "mnist":
-        from gan_lab.training import mnist
-
-        result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
-    else:
-        from gan_lab.training import faces
-
-        result, _ = faces.train(args.model, args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
-    print(f"Trained {result.epochs_done} epochs in {result.train_seconds:.0f} s "
-          f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
-
-
-def cmd_convert(args):
-    from gan_lab import convert
-
-    report = convert.convert(args.model, args.out, opset=args.opset, batch=args.batch, fp32=args.fp32,
-                             int8=args.int8, seed=args.seed)
-    print(f"Equivalent OpenVINO command line: {report['ovc_command']}")
-    print(f"Wrote {', '.join(report['sizes_bytes'])} and model.json to {args.out} in {report['convert_seconds']} s")
-
-
-def cmd_generate(args):
-    from gan_lab import images
-    from gan_lab.runtime import load_generator
-
-    gen = load_generator(args.model, device=args.device)
-    pictures = gen.generate(gen.sample_latents(args.n, args.seed))
-    images.save_png(images.grid(pictures), args.out, scale=args.scale)
-    if args.npy:
-        import numpy as np
-
-        np.save(args.npy, pictures)
-    print(f"{args.n} images from {gen.path.name} ({gen.backend}) -> {args.out}")
-
-
-def cmd_bench(args):
-    from gan_lab import bench
-
-    batches = [positive_int(b) for b in args.batch.split(",")]
-    backends = tuple(args.backends.split(",")) if args.backends else bench.BACKENDS
-    peak = bench.sgemm_peak()
-    print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s")
-    results = []
-    for model in args.models:
-        results += bench.run(model, batches, backends, seconds=args.seconds, repeats=args.repeats, peak=peak)
-    print(bench.table(results))
-    if args.json:
-        bench.save_json(results, args.json, peak_gflops=peak)
-    if args.plot:
-        from gan_lab import plots
-
-        plots.plot_throughput(results).savefig(args.plot, dpi=120)
-
-
-def cmd_grid(args):
-    from gan_lab import grid
-
-    csv_path = grid.render(args.face, args.out, yaw=args.yaw, step=args.step, pitch=_floats(args.pitch),
-                           expressions=args.expressions.split(","), backend=args.backend, upscale=args.upscale,
-                           size=args.size, measure=args.measure, model=args.model, hold=args.hold)
-    print(f"Wrote the grid to {csv_path.parent} (parameters of every image: {csv_path})")
-
-
-def _floats(text):
-    try:
-        return [float(x) for x in text.split(",")]
-    except ValueError:
-        raise GanLabError(f"Expected comma-separated degrees like 0 or -10,0,10; got {text!r}.") from None
 
 
 def parser():
@@ -130,7 +41,7 @@ def parser():
     t.add_argument("--xla", action=argparse.BooleanOptionalAction,
                    help="compile the train step with XLA (default: on, except mnist's dcgan)")
     t.add_argument("--max-images", type=positive_int, help="train on the first N images only (quick trials)")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(command="train")
 
     c = sub.add_parser("convert", help="Keras generator -> ONNX -> OpenVINO IR (+ INT8), with parity gates")
     c.add_argument("model", help="a .keras generator (one latent input, one image output)")
@@ -140,7 +51,7 @@ def parser():
     c.add_argument("--fp32", action="store_true", help="keep FP32 weights in the IR (default FP16)")
     c.add_argument("--int8", action="store_true", help="also write generator-int8.xml via NNCF")
     c.add_argument("--seed", type=int, default=0, help="seed of the parity and calibration latents")
-    c.set_defaults(func=cmd_convert)
+    c.set_defaults(command="convert")
 
     g = sub.add_parser("generate", help="a grid of images from any generator (.keras, .onnx, .xml)")
     g.add_argument("model")
@@ -149,19 +60,19 @@ def parser():
     g.add_argument("--out", required=True, help="PNG file for the grid")
     g.add_argument("--npy", help="also save the uint8 images as .npy")
     g.add_argument("--scale", type=positive_int, default=2, help="enlarge the PNG (nearest)")
+    g.add_argument("--label", type=int, help="class of a class-conditional generator (default: every class in turn)")
     g.add_argument("--device", default="CPU", help="OpenVINO device: CPU, GPU or AUTO")
-    g.set_defaults(func=cmd_generate)
+    g.set_defaults(command="generate")
 
     b = sub.add_parser("bench", help="images/s, latency and CPU use of every backend, side by side")
     b.add_argument("models", nargs="+", help="generator files or model folders (formats beside them are found)")
     b.add_argument("--batch", default="1,8,64,256", help="comma-separated batch sizes")
-    b.add_argument("--backends", help="comma-separated subset of: keras-predict, keras-eager, tf-function, "
-                                      "tf-function-xla, onnxruntime, openvino-sync, openvino-async, openvino-int8")
+    b.add_argument("--backends", help=f"comma-separated subset of: {', '.join(BENCH_METHODS)}")
     b.add_argument("--seconds", type=float, default=1.0, help="time per repeat")
     b.add_argument("--repeats", type=positive_int, default=3)
     b.add_argument("--json", help="write the results as JSON")
     b.add_argument("--plot", help="write a bar chart PNG")
-    b.set_defaults(func=cmd_bench)
+    b.set_defaults(command="bench")
     gr = sub.add_parser("grid", help="one saved face under a grid of head poses and expressions (a dataset)")
     gr.add_argument("face", help="a face saved by the explorer (its .json)")
     gr.add_argument("--out", required=True, help="folder for images/, grid.csv and contact_sheet.png")
@@ -171,20 +82,20 @@ def parser():
     gr.add_argument("--expressions", default="neutral", help="comma-separated: neutral, smile, open_mouth")
     gr.add_argument("--upscale", choices=("bilinear", "sr"), help="enlarge the images (sr: gan_lab's model)")
     gr.add_argument("--size", type=int, default=256, choices=(128, 256, 512, 1024), help="upscaled size")
-    gr.add_argument("--backend", choices=("openvino", "onnx", "keras"), default="openvino")
+    gr.add_argument("--backend", choices=(*NAMES, "onnx"), default="openvino")
     gr.add_argument("--model", help="model folder (default: the one the face names)")
     gr.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
                     help="write the classifier's yaw/pitch of each image to the CSV (default on)")
     gr.add_argument("--hold", action=argparse.BooleanOptionalAction, default=True,
                     help="hold the face's locked attributes as the classifier reads them (default on)")
-    gr.set_defaults(func=cmd_grid)
+    gr.set_defaults(command="grid")
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
-        args.func(args)
+        getattr(importlib.import_module("gan_lab.commands"), "cmd_" + args.command)(args)
     except GanLabError as err:
         print(f"gan-lab: error: {err}", file=sys.stderr)
         return 1

@@ -5,13 +5,20 @@ face's identity moves — before and after locking.
 Everything takes two callables, so it works with any backend and any judge:
 `generate(z) -> images` (e.g. `load_generator(path).generate`) and
 `score(images) -> {"attributes": (n, k) probabilities, "features": (n, f)}`
-(e.g. `lambda x: metrics.faces.score(x, classifier)`).
+(e.g. `lambda x: metrics.face_attributes.score(x, classifier)`).
 """
 
+from pathlib import Path
+
+import keras
 import numpy as np
+import tensorflow as tf
 
 from gan_lab import latent
+from gan_lab.data.celeba import ATTRIBUTES
 from gan_lab.errors import GanLabError
+from gan_lab.metrics import face_attributes
+from gan_lab.models.io import load_keras
 
 THRESHOLD = 0.5
 
@@ -155,9 +162,6 @@ class Hold:
     `classifier`: the face classifier; `names`: its attribute names."""
 
     def __init__(self, generator, classifier, names, substeps=6, polish=3, damping=1e-3):
-        import keras
-        import tensorflow as tf
-
         self.names, self.substeps, self.polish, self.damping = list(names), substeps, polish, damping
         self.columns = self.names + ["yaw", "pitch"]
         z = keras.Input(generator.input_shape[1:])
@@ -209,13 +213,8 @@ class Hold:
     @classmethod
     def for_model(cls, folder, **options) -> "Hold":
         """The hold for a shipped model folder, judged by the shipped face classifier."""
-        from pathlib import Path
-
-        from gan_lab.convert import load_keras
-        from gan_lab.data.celeba import ATTRIBUTES
-        from gan_lab.metrics import faces
-
-        return cls(load_keras(Path(folder) / "generator.keras"), faces.load_classifier(), ATTRIBUTES, **options)
+        return cls(load_keras(Path(folder) / "generator.keras"), face_attributes.load_classifier(), ATTRIBUTES,
+                   **options)
 
 
 def _pseudo_inverse(jac, gram_inv, r):

@@ -1,13 +1,27 @@
-"""A model folder: generator.keras (+ .onnx, .xml/.bin later) and model.json describing it."""
+"""A model folder: per network a stem (generator, mapping, synthesis, a2b, b2a, sr, encoder,
+classifier) with `.keras`, `.onnx` and `.xml` + `.bin`, named variants (`generator-int8.xml`),
+`model.json` describing it all, and `directions.npz`/`.json` for an editable generator.
+
+    folder = ModelFolder(paths.shipped("mnist"))
+    folder.file("generator", "openvino")            # .../generator.xml
+    folder.file("generator", "openvino", "int8")    # .../generator-int8.xml
+    folder.conversion("generator")["parity"]
+"""
 
 import json
 import os
+import shutil
 from pathlib import Path
 
+from gan_lab import paths
 from gan_lab.errors import GanLabError
+from gan_lab import backends
+
+SHIPPED = ("generator.keras", "generator.onnx", "generator.xml", "generator.bin", "encoder.keras", "model.json")
 
 
 def read_info(folder) -> dict:
+    """model.json of `folder`, or {} when there is none (a bare model file); a corrupt one is an error."""
     path = Path(folder) / "model.json"
     if not path.exists():
         return {}
@@ -37,14 +51,9 @@ def save_keras(model, path) -> Path:
     return path
 
 
-SHIPPED = ("generator.keras", "generator.onnx", "generator.xml", "generator.bin", "encoder.keras", "model.json")
-
-
 def ship(run_folder, to, names=SHIPPED) -> list:
     """Copy a run's model files (those of `names` it has) into a shipped model folder, each
     atomically; model.json last, so a folder with model.json is complete."""
-    import shutil
-
     run_folder, to = Path(run_folder), Path(to)
     to.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -57,3 +66,89 @@ def ship(run_folder, to, names=SHIPPED) -> list:
     if not copied:
         raise GanLabError(f"{run_folder} holds none of {', '.join(names)}; nothing to ship.")
     return copied
+
+
+def classifier_dir(name) -> Path:
+    """A judge's folder (e.g. "digit-classifier"): the shipped one when there is one, else the cache."""
+    try:
+        shipped = paths.shipped(name)
+    except GanLabError:  # no shipped models here (a wheel without GAN_LAB_MODELS): the cache
+        shipped = None
+    return shipped if shipped and (shipped / "classifier.keras").exists() else paths.cache_dir() / name
+
+
+class ModelFolder:
+    """One model folder on disk (see the module docstring)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @classmethod
+    def shipped(cls, name, models=None) -> "ModelFolder":
+        """A shipped model by name, under `models` or `paths.models_dir()`."""
+        folder = cls(paths.shipped(name, models))
+        folder.info  # noqa: B018 -- refuse a missing or broken folder now, with the reason
+        return folder
+
+    def __repr__(self):
+        return f"ModelFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def info(self) -> dict:
+        """model.json, which a model folder must have."""
+        if not self.path.is_dir():
+            raise GanLabError(f"{self.path} is not a model folder (no such folder).")
+        if not (self.path / "model.json").exists():
+            raise GanLabError(f"{self.path} has no model.json, so it is not a complete model folder; convert or "
+                              "ship the model again (gan-lab convert MODEL.keras --out FOLDER writes it).")
+        return read_info(self.path)
+
+    def write_info(self, **info) -> Path:
+        return write_info(self.path, **info)
+
+    def file(self, stem="generator", backend="openvino", precision=None) -> Path:
+        """The file of network `stem` for `backend` (name or label), e.g. generator-int8.xml."""
+        suffix = backends.named(backend).suffix
+        return self.path / f"{stem}{'-' + precision if precision else ''}{suffix}"
+
+    def files(self, stem="generator") -> dict:
+        """{variant: path} of the formats present: keras, onnxruntime, openvino, openvino-int8."""
+        found = {b.name: self.file(stem, b.name) for b in backends.BACKENDS}
+        found["openvino-int8"] = self.file(stem, "openvino", "int8")
+        return {k: v for k, v in found.items() if v.exists()}
+
+    def backends(self, stem="generator") -> list:
+        """The registry's backends that can open network `stem` here."""
+        return [b for b in backends.BACKENDS if self.file(stem, b.name).exists()]
+
+    @property
+    def stems(self) -> list:
+        return sorted({p.name.split(".")[0].split("-")[0] for p in self.path.glob("*")
+                       if p.suffix in backends.SUFFIXES})
+
+    @property
+    def directions(self) -> Path:
+        return self.path / "directions.json"
+
+    def conversion(self, stem="generator") -> dict:
+        """The conversion report of network `stem` (parity figures, sizes, the ovc command)."""
+        info = self.info
+        report = info.get("conversions", {}).get(stem)
+        if report is None:
+            raise GanLabError(f"{self.path}/model.json records no conversion of {stem!r}; "
+                              f"run gan-lab convert {stem}.keras --out {self.path} --stem {stem}.")
+        return report
+
+    def record_conversion(self, stem, report, value_range=None, num_classes=None, shapes=None) -> Path:
+        """Merge a conversion report (and, for a generator or upscaler, its shapes) into model.json."""
+        info = read_info(self.path)
+        extra = {"conversions": info.get("conversions", {}) | {stem: report}}
+        if stem in ("generator", "sr"):
+            extra |= {"value_range": value_range, **(shapes or {})}
+        if num_classes:
+            extra["num_classes"] = num_classes
+        return write_info(self.path, **extra)

@@ -12,6 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
+from nbclient import NotebookClient
+from tqdm.std import tqdm
+
 
 def coalesce_streams(cell) -> None:
     """Merge a cell's consecutive stream outputs and keep only what a carriage return left on
@@ -32,10 +36,6 @@ def coalesce_streams(cell) -> None:
 
 def run_notebook(path, timeout=None) -> float:
     """Execute one notebook in place; return seconds taken. Raises on the first failing cell."""
-    import nbformat
-    from nbclient import NotebookClient
-    from tqdm.std import tqdm
-
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})

@@ -1,11 +1,45 @@
-"""Where things live: the repository's shipped models, run folders and the cache."""
+"""Where things live: the shipped models, run folders and the cache.
+
+Shipped models are found through `GAN_LAB_MODELS` (or an explicit argument), and only when that
+is unset, in the `models/` folder of the source checkout this package runs from; a wheel
+installed elsewhere therefore works as soon as `GAN_LAB_MODELS` names a models folder.
+"""
 
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO_ROOT / "models"
-RUNS_DIR = REPO_ROOT / "runs"
+from gan_lab.errors import GanLabError
+
+CHECKOUT = Path(__file__).resolve().parents[1]  # the repository, when running from a source checkout
+
+
+def models_dir(folder=None) -> Path:
+    """The shipped-models folder: `folder`, else `$GAN_LAB_MODELS`, else the checkout's models/."""
+    chosen = folder or os.environ.get("GAN_LAB_MODELS")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_dir():
+            source = "the folder given" if folder else "GAN_LAB_MODELS"
+            raise GanLabError(f"{source} points at {path}, which is not a folder; set it to the models/ folder "
+                              "of a gan_lab checkout (or wherever you keep shipped models).")
+        return path
+    if (CHECKOUT / "models").is_dir() and (CHECKOUT / "pyproject.toml").exists():
+        return CHECKOUT / "models"
+    raise GanLabError("No shipped models found: set GAN_LAB_MODELS to a models/ folder (the one in the gan_lab "
+                      "repository holds the trained generators and classifiers).")
+
+
+def shipped(name, folder=None) -> Path:
+    """The shipped model folder `name` (e.g. "face-classifier")."""
+    return models_dir(folder) / name
+
+
+def runs_dir() -> Path:
+    """Run folders of notebooks: `$GAN_LAB_RUNS`, else runs/ in the checkout (git-ignored), else ./runs."""
+    chosen = os.environ.get("GAN_LAB_RUNS")
+    if chosen:
+        return Path(chosen).expanduser()
+    return CHECKOUT / "runs" if (CHECKOUT / "pyproject.toml").exists() else Path("runs").resolve()
 
 
 def cache_dir() -> Path:
@@ -17,8 +51,6 @@ def cache_dir() -> Path:
 
 def writable_dir(path, what="output folder") -> Path:
     """Create `path` as a folder or raise a GanLabError that says why it cannot be."""
-    from gan_lab.errors import GanLabError
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise GanLabError(f"The {what} {path} is a file; give a folder path instead.")

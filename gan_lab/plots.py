@@ -1,14 +1,14 @@
 """Matplotlib figures the notebooks show: image grids, loss curves, digit frequencies."""
 
+import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image
 
 from gan_lab import images as img
 
 
 def show_images(pictures, titles=None, cols=8, size=1.2, cmap="gray"):
     """Show uint8 images (n, H, W, C) in a grid, each with an optional title."""
-    import matplotlib.pyplot as plt
-
     pictures = np.asarray(pictures)
     rows = int(np.ceil(len(pictures) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.15), squeeze=False)
@@ -25,9 +25,6 @@ def show_images(pictures, titles=None, cols=8, size=1.2, cmap="gray"):
 
 def show_pngs(paths, titles, size=3.2):
     """Show PNG files side by side (e.g. sample grids after several epochs)."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
     fig, axes = plt.subplots(1, len(paths), figsize=(size * len(paths), size + 0.4), squeeze=False)
     for ax, path, title in zip(axes.flat, paths, titles):
         ax.imshow(np.asarray(Image.open(path)), cmap="gray")
@@ -39,8 +36,6 @@ def show_pngs(paths, titles, size=3.2):
 
 def plot_losses(histories: dict, keys=("d_loss", "g_loss")):
     """Loss curves per run: {run name: {column: array}} as read from history.csv."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, len(histories), figsize=(5 * len(histories), 3.2), squeeze=False)
     for ax, (name, history) in zip(axes.flat, histories.items()):
         for key in keys:
@@ -53,8 +48,6 @@ def plot_losses(histories: dict, keys=("d_loss", "g_loss")):
 
 def plot_digit_frequencies(figures: dict, band=(0.06, 0.14)):
     """Bars of how often each digit is generated vs real; the accepted band shaded."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 2.8))
     digits = np.arange(10)
     for offset, (name, f) in zip((-0.2, 0.2), figures.items()):
@@ -67,10 +60,8 @@ def plot_digit_frequencies(figures: dict, band=(0.06, 0.14)):
 
 
 def plot_attribute_rates(figures: dict, band=0.10):
-    """Per-attribute rates of generated vs real faces (`metrics.faces.face_quality`), sorted by
+    """Per-attribute rates of generated vs real faces (`metrics.face_attributes.face_quality`), sorted by
     the gap; bars outside the +-band (the target) are drawn red."""
-    import matplotlib.pyplot as plt
-
     gaps = figures["rate_gaps"]
     names = sorted(gaps, key=lambda k: gaps[k])
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.18 * len(names) + 1.2), sharey=True)
@@ -95,8 +86,6 @@ def grid_of(generator, latents, value_range=(-1.0, 1.0)):
 
 def plot_throughput(results):
     """Grouped bars: images/s per backend, one group per batch size, log scale, spread as error bars."""
-    import matplotlib.pyplot as plt
-
     batches = sorted({r.batch for r in results})
     backends = list(dict.fromkeys(r.backend for r in results))
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(batches) * len(backends) / 4), 3.6))
@@ -117,8 +106,6 @@ def plot_throughput(results):
 
 def plot_cpu_timeline(results, batch):
     """CPU use of each core over time while one batch size ran, shaded by the backend running."""
-    import matplotlib.pyplot as plt
-
     rows = [r for r in results if r.batch == batch and r.cpu_timeline]
     colors = dict(zip(dict.fromkeys(r.backend for r in rows), plt.cm.tab10.colors))
     fig, ax = plt.subplots(figsize=(10, 3))
@@ -146,8 +133,6 @@ def _runs_of(t, gap=0.5):
 
 def plot_flops(results, peak):
     """Achieved GFLOP/s per backend against batch size, with the machine's SGEMM peak as a ceiling."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for backend in dict.fromkeys(r.backend for r in results):
         rows = sorted((r for r in results if r.backend == backend), key=lambda r: r.batch)
@@ -164,8 +149,6 @@ def plot_flops(results, peak):
 
 def plot_flip_heatmap(matrix, directions, attributes, title="share of edits that flip each attribute"):
     """Rows: directions; columns: attributes; cell: how often an edit along the row flips the column."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(0.28 * len(attributes) + 2, 0.3 * len(directions) + 1.6))
     image = ax.imshow(matrix, vmin=0, vmax=1, cmap="magma", aspect="auto")
     ax.set(xticks=range(len(attributes)), yticks=range(len(directions)), title=title)

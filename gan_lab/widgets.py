@@ -14,17 +14,18 @@ from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
+from IPython.display import display
+from PIL import Image
 
 from gan_lab import latent, paths, recipe, runtime
+from gan_lab.editing import Hold
 from gan_lab.errors import GanLabError
-
-BACKEND_FILES = {"OpenVINO": "generator.xml", "ONNX Runtime": "generator.onnx", "Keras": "generator.keras"}
+from gan_lab.images import save_png
+from gan_lab.modelfolder import ModelFolder
 
 
 def png_bytes(image, zoom=1) -> bytes:
     """PNG of a uint8 (H, W, C) image, enlarged `zoom` times with nearest neighbours (crisp pixels)."""
-    from PIL import Image
-
     image = np.asarray(image)
     if image.shape[-1] == 1:
         image = image[..., 0]
@@ -38,7 +39,11 @@ def png_bytes(image, zoom=1) -> bytes:
 def _model_name(folder) -> str:
     """A shipped model by its name (portable across checkouts), any other by its absolute path."""
     folder = Path(folder).resolve()
-    return folder.name if folder.parent == paths.MODELS_DIR.resolve() else str(folder)
+    try:
+        shipped = paths.models_dir().resolve()
+    except GanLabError:  # no shipped models configured: every model is named by its path
+        shipped = None
+    return folder.name if folder.parent == shipped else str(folder)
 
 
 class LatentExplorer:
@@ -56,27 +61,21 @@ class LatentExplorer:
                               f"{generator.latent_dim}-d latents; load the directions shipped with that model.")
         self.directions, self.zoom, self.hold = directions, zoom, hold
         self.folder = generator.path.parent
-        self._generators = {self._backend_name(generator): generator}
+        self._generators = {generator.label: generator}
         self.timings = []  # seconds per render (generate + encode + display), for the latency figure
         self._quiet = False
-        self._build_widgets(seed, truncation, limit, self._backend_name(generator))
+        self._build_widgets(seed, truncation, limit, generator.label)
         self.render()
 
     @classmethod
     def from_folder(cls, folder, backend="OpenVINO", hold=True, **options) -> "LatentExplorer":
         """The explorer on a shipped model folder, with the directions saved beside it; `hold`:
         hold locks through the model's Keras generator and the shipped face classifier."""
-        from gan_lab.editing import Hold
-
         folder = Path(folder)
-        generator = runtime.load_generator(folder / BACKEND_FILES[backend])
+        generator = runtime.load_generator(ModelFolder(folder).file("generator", backend))
         return cls(generator, folder / "directions.json", hold=Hold.for_model(folder) if hold else None, **options)
 
     # ----------------------------------------------------------------- widgets
-
-    @staticmethod
-    def _backend_name(generator) -> str:
-        return {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime", "keras": "Keras"}[generator.backend]
 
     def _build_widgets(self, seed, truncation, limit, backend):
         self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
@@ -84,7 +83,7 @@ class LatentExplorer:
         self.truncation = W.FloatSlider(value=truncation, min=0.0, max=1.5, step=0.05, description="truncation",
                                         continuous_update=True)
         self.reset_button = W.Button(description="reset", icon="undo")
-        available = [b for b, f in BACKEND_FILES.items() if (self.folder / f).exists()]
+        available = [b.label for b in ModelFolder(self.folder).backends("generator")]
         self.backend = W.Dropdown(options=available, value=backend, description="backend")
         self.status = W.HTML()
         side = f"{self.zoom * self._size()}px"  # a fixed box: the picture must not jump as the text changes
@@ -110,8 +109,6 @@ class LatentExplorer:
         self.load_button.on_click(lambda _: self._report(self.load, self.save_path.value))
 
     def _ipython_display_(self):
-        from IPython.display import display
-
         display(self.widget)
 
     @property
@@ -138,7 +135,7 @@ class LatentExplorer:
     def generator(self) -> runtime.Generator:
         name = self.backend.value
         if name not in self._generators:  # opened on first use: each backend compiles its model once
-            self._generators[name] = runtime.load_generator(self.folder / BACKEND_FILES[name])
+            self._generators[name] = runtime.load_generator(ModelFolder(self.folder).file("generator", name))
         return self._generators[name]
 
     def latent(self) -> np.ndarray:
@@ -196,8 +193,6 @@ class LatentExplorer:
     def save(self, path) -> Path:
         """Write PATH (.json recipe) and the PNG beside it (same name, .png)."""
         path = Path(path).with_suffix(".json")
-        from gan_lab.images import save_png
-
         save_png(self.image, path.with_suffix(".png"))
         return self.recipe.save(path)
 

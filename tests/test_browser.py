@@ -1,9 +1,10 @@
 """The latent explorer driven for real: JupyterLab in headless Chromium (Playwright), Run All, a
 slider moved with the keyboard, the face picture redrawn.
 
-`make test` installs Debian's chromium first (`make browser`); Playwright only drives it, it never
-downloads a browser. Deselect with `-m "not browser"`. A failing run leaves `page.png` (the page as
-it was) and `jupyter.log` in the test's tmp folder.
+`make test` installs Debian's chromium first (`make browser`, as root with apt-get); Playwright only
+drives it, it never downloads a browser. Without a Chromium (a laptop, macOS) the test is skipped
+with a line that says how to get one. Deselect with `-m "not browser"`. A failing run leaves
+`page.png` (the page as it was) and `jupyter.log` in the test's tmp folder.
 """
 
 import json
@@ -20,7 +21,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _find_chromium():
+    """Debian's /usr/bin/chromium (`make browser`), else a `chromium` on PATH, else macOS's
+    Chromium.app (brew); None when there is none."""
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"),
+                      "/Applications/Chromium.app/Contents/MacOS/Chromium"):
+        if candidate and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+CHROMIUM = _find_chromium()
+NO_CHROMIUM = ("skipping the browser test: install Chromium (Debian: sudo apt-get install chromium; "
+               "macOS: brew install --cask chromium) to run it")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -39,7 +54,8 @@ START_TIMEOUT = 60     # s: server answering, page loaded, kernel idle
 RUN_TIMEOUT = 240      # s: Run All until the widget is shown and no cell is still queued (07 quick: ~60 s)
 CHANGE_TIMEOUT = 20    # s: slider moved until the picture is redrawn
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.subprocess,
+              pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)]  # before jupyter lab starts
 
 
 def _free_port() -> int:
@@ -127,11 +143,11 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium under Playwright (`make browser` installs it)."""
+    """The Chromium found above under Playwright (`make browser` installs Debian's)."""
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
     from playwright import sync_api  # in the dev extra (`make install`)
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: `make browser` (run by `make test`) installs Debian's chromium")
     with sync_api.sync_playwright() as playwright:  # the wheel's own driver, no browser download
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:

@@ -1,6 +1,8 @@
-"""`gan-lab train` headless: resume after SIGKILL, and clear errors without tracebacks."""
+"""`gan-lab` headless: resume after SIGKILL, and clear errors without tracebacks.
 
-import os
+The commands run in-process through `gan_lab.cli.main` (its exit code, stdout and stderr via capsys);
+only the SIGKILL test (it must kill a process) and one smoke test of `python -m gan_lab` start a process."""
+
 import signal
 import subprocess
 import sys
@@ -8,16 +10,46 @@ import time
 
 import pytest
 
+from gan_lab.cli import main
 from gan_lab.training import checkpoints
 
 SMALL = ["--arch", "mlp", "--max-images", "256", "--checkpoint-every", "1", "--grid-every", "1"]
 
 
-def gan_lab(*args, timeout=300):
+@pytest.fixture
+def gan_lab(capsys):
+    """`gan_lab(*args)` runs `gan-lab ARGS` in this process: its exit code (argparse's own exits
+    included), stdout and stderr."""
+    def run(*args):
+        capsys.readouterr()  # only this command's output
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse: --help, bad option values
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["gan-lab", *args], code, out, err)
+
+    return run
+
+
+def _gan_lab_process(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "gan_lab", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path):
+@pytest.mark.subprocess
+def test_python_m_gan_lab_runs_the_cli_in_a_process(tmp_path):
+    """The one smoke test of the entry point itself: `python -m gan_lab` parses, prints plain errors
+    and passes main's exit code to the shell (both cheap: neither loads TensorFlow)."""
+    helped = _gan_lab_process("--help", timeout=120)
+    assert helped.returncode == 0 and all(c in helped.stdout for c in ("train", "convert", "generate"))
+    wrong = _gan_lab_process("train", "cifar", "--epochs", "1", "--out", str(tmp_path / "out"), timeout=120)
+    assert wrong.returncode == 1 and "gan-lab: error: Unknown model 'cifar'" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path, gan_lab):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "gan_lab", "train", "mnist", "--epochs", "40", "--out", str(out), *SMALL]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -48,7 +80,7 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
     (["train", "mnist", "--epochs", "-3", "--out", "OUT"], "must be at least 1"),
     (["train", "mnist", "--epochs", "1", "--out", "FILE"], "is a file"),
 ])
-def test_bad_arguments_get_a_clear_message_and_no_traceback(tmp_path, args, message):
+def test_bad_arguments_get_a_clear_message_and_no_traceback(tmp_path, gan_lab, args, message):
     (tmp_path / "FILE").write_text("not a folder")
     args = [str(tmp_path / a) if a in ("OUT", "FILE") else a for a in args]
     result = gan_lab(*args)
@@ -56,7 +88,8 @@ def test_bad_arguments_get_a_clear_message_and_no_traceback(tmp_path, args, mess
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_corrupt_checkpoint_and_other_architecture_are_refused_on_resume(tmp_path):
+@pytest.mark.slow
+def test_corrupt_checkpoint_and_other_architecture_are_refused_on_resume(tmp_path, gan_lab):
     out = tmp_path / "run"
     assert gan_lab("train", "mnist", "--epochs", "1", "--out", str(out), *SMALL).returncode == 0
     other = gan_lab("train", "mnist", "--epochs", "2", "--out", str(out), "--resume", "--arch", "dcgan",
@@ -69,7 +102,8 @@ def test_corrupt_checkpoint_and_other_architecture_are_refused_on_resume(tmp_pat
     assert "Traceback" not in broken.stderr
 
 
-def test_convert_then_generate_from_every_format(tmp_path):
+@pytest.mark.slow
+def test_convert_then_generate_from_every_format(tmp_path, gan_lab):
     import keras
     import numpy as np
     from PIL import Image
@@ -93,7 +127,7 @@ def test_convert_then_generate_from_every_format(tmp_path):
     assert np.abs(grids[0] - grids[1]).max() <= 1 and np.abs(grids[0] - grids[2]).max() <= 1
 
 
-def test_convert_and_generate_errors_are_plain(tmp_path):
+def test_convert_and_generate_errors_are_plain(tmp_path, gan_lab):
     missing = gan_lab("convert", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "o"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
     wrong = gan_lab("generate", str(tmp_path / "g.h5"), "--out", str(tmp_path / "g.png"))

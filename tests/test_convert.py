@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from keras import layers
 
+import openvino as ov
+
 from gan_lab import GanLabError, convert
-from gan_lab.runtime import OpenVINOGenerator, load_generator
+from gan_lab.runtime import load, load_generator
 
 
 def dense_sequential():
@@ -63,7 +65,8 @@ def test_three_kinds_of_generator_convert_within_tolerance(tmp_path, build, valu
     _randomise_bn(model)
     report = convert.convert(model, tmp_path, fp32=True, parity_samples=200, value_range=value_range, verbose=False)
     assert report["parity"]["onnx"]["max_abs"] <= 1e-4 and report["parity"]["ir_fp32"]["max_abs"] <= 1e-4
-    latent_dim = report["latent_dim"]
+    info = json.loads((tmp_path / "model.json").read_text())
+    latent_dim = info["latent_dim"]
     z = np.random.default_rng(1).standard_normal((5, latent_dim)).astype("float32")
     want = np.asarray(model(z, training=False))
     for name in ("generator.onnx", "generator.xml"):
@@ -71,13 +74,10 @@ def test_three_kinds_of_generator_convert_within_tolerance(tmp_path, build, valu
         assert gen.latent_dim == latent_dim and gen.image_shape == tuple(want.shape[1:])
         np.testing.assert_allclose(gen.generate_raw(z), want, atol=1e-4)
         assert gen.generate(z).dtype == np.uint8 and gen.generate(z).shape == want.shape
-    info = json.loads((tmp_path / "model.json").read_text())
     assert info["value_range"] == list(value_range or (-1.0, 1.0)) and info["latent_dim"] == latent_dim
 
 
 def test_fp16_default_static_batch_int8_and_rt_info(tmp_path):
-    import openvino as ov
-
     keras.utils.set_random_seed(0)
     model = convt_functional()
     model.save(tmp_path / "generator.keras")
@@ -96,13 +96,8 @@ def test_fp16_default_static_batch_int8_and_rt_info(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def mnist_backends(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mnist")
-    keras.utils.set_random_seed(0)
-    model = dense_sequential()
-    model.save(out / "generator.keras")
-    convert.convert(out / "generator.keras", out, parity_samples=32, verbose=False)
-    return [load_generator(out / name) for name in ("generator.keras", "generator.onnx", "generator.xml")]
+def mnist_backends(tiny_folder):
+    return [load_generator(tiny_folder / name) for name in ("generator.keras", "generator.onnx", "generator.xml")]
 
 
 @pytest.mark.parametrize("z, message", [
@@ -149,11 +144,14 @@ def test_lambda_layer_is_refused_plainly(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_two_inputs_is_not_a_single_latent_generator(tmp_path):
+def test_two_latents_convert_but_are_not_a_generator(tmp_path):
     a, b = keras.Input((4,)), keras.Input((3,))
     model = keras.Model([a, b], layers.Dense(4)(layers.Concatenate()([a, b])))
-    with pytest.raises(GanLabError, match="not a single-latent generator"):
-        convert.convert(model, tmp_path / "out", verbose=False)
+    report = convert.convert(model, tmp_path, fp32=True, parity_samples=16, verbose=False)
+    assert [i["name"] for i in report["inputs"]] == ["z_0", "z_1"] and report["parity"]["ir_fp32"]["max_abs"] <= 1e-4
+    assert load(tmp_path / "generator.xml").run(np.ones((2, 4)), np.ones((2, 3)))[0].shape == (2, 4)
+    with pytest.raises(GanLabError, match="not a generator"):
+        load_generator(tmp_path / "generator.onnx")
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -180,13 +178,16 @@ def test_unknown_suffix_and_missing_file(tmp_path):
 def test_openvino_default_path_static_shapes_and_chunks(mnist_backends):
     keras_gen, _, ov_gen = mnist_backends
     z = keras_gen.sample_latents(150, seed=5)  # 64 + 64 + 22: three requests, the last padded to 32
-    small = OpenVINOGenerator(ov_gen.path, max_batch=64)
+    small = load_generator(ov_gen.path, max_batch=64)
+    compiled = lambda: sorted(shapes[0][0] for shapes in small.runner._requests)  # noqa: E731
     raw = small.generate_raw(z)
     assert np.abs(raw - keras_gen.generate_raw(z)).max() <= 1e-2  # FP16 tolerance, chunk by chunk
-    assert sorted(small._requests) == [32, 64]  # static shapes: one compiled model per power of two
-    assert small.generate_raw(z[:3]).shape == (3, 8, 8, 1) and sorted(small._requests) == [4, 32, 64]
+    assert compiled() == [32, 64]  # static shapes: one compiled model per power of two
+    assert small.generate_raw(z[:3]).shape == (3, 8, 8, 1) and compiled() == [4, 32, 64]
     first = small.generate_raw(z[:1])
     small.generate_raw(z[1:2])
     assert np.array_equal(first, small.generate_raw(z[:1]))  # results are copies, not the request's buffer
-    assert small.config["PERFORMANCE_HINT"] == "LATENCY"
-    assert OpenVINOGenerator(ov_gen.path, config={"INFERENCE_NUM_THREADS": 1}).generate(z[:2]).shape == (2, 8, 8, 1)
+    assert small.runner.config["PERFORMANCE_HINT"] == "LATENCY"
+    assert small.runner.config["INFERENCE_PRECISION_HINT"] == "f32"  # no bfloat16 on AVX-512 BF16 CPUs
+    one_thread = load_generator(ov_gen.path, config={"INFERENCE_NUM_THREADS": 1})
+    assert one_thread.generate(z[:2]).shape == (2, 8, 8, 1)

@@ -86,6 +86,49 @@ def test_load_gives_images_in_unit_range_and_binary_attributes(root):
     assert [t.shape for t in single] == [(64, 64, 3), (40,), (2,)]
 
 
+@pytest.fixture(scope="module")
+def faces_200(tmp_path_factory):
+    """200 procedural faces in CelebA's layout, all in the test split: three batches of 64 and 8 over."""
+    root = tmp_path_factory.mktemp("celeba-test-split")
+    return write_celeba_layout(root, 200, size=32, split=(0, 0, 1), per_identity=2, progress=False)
+
+
+def as_uint8(batches):
+    """Batches of [-1, 1] float images back to the uint8 images they were made from."""
+    return np.rint((np.concatenate(batches) + 1.0) * 127.5).astype(np.uint8)
+
+
+def same_images(got, expected):
+    """Equal as multisets: every expected image appears exactly as often, in any order."""
+    return len(got) == len(expected) and sorted(map(bytes, got)) == sorted(map(bytes, expected))
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_the_test_split_yields_every_image_with_or_without_shuffling(faces_200, shuffle):
+    data = celeba.read(faces_200, "test", image_size=32, verbose=False)
+    assert len(data) == 200 and len(set(map(bytes, data.images))) == 200  # 200 distinct faces
+    ds = celeba.load(faces_200, "test", image_size=32, batch_size=64, shuffle=shuffle, verbose=False)
+    pairs = [(x.numpy(), a.numpy()) for x, a in ds]
+    assert [len(x) for x, _ in pairs] == [64, 64, 64, 8]
+    images = as_uint8([x for x, _ in pairs])
+    assert same_images(images, data.images)
+    # Each image still comes with its own attributes.
+    row = {bytes(img): i for i, img in enumerate(data.images)}
+    attributes = np.concatenate([a for _, a in pairs])
+    assert (attributes == data.attributes[[row[bytes(img)] for img in images]]).all()
+
+
+def test_eval_splits_keep_file_order_by_default_and_drop_remainder_is_explicit(faces_200):
+    data = celeba.read(faces_200, "test", image_size=32, verbose=False)
+    default = [x.numpy() for x, _ in celeba.load(faces_200, "test", image_size=32, verbose=False)]
+    assert (as_uint8(default) == data.images).all()  # all 200, unshuffled, in the partition file's order
+    dropped = [x.numpy() for x, _ in celeba.load(faces_200, "test", image_size=32, batch_size=64,
+                                                 drop_remainder=True, verbose=False)]
+    assert [len(x) for x in dropped] == [64, 64, 64]
+    kept = as_uint8(dropped)
+    assert len(set(map(bytes, kept))) == 192 and set(map(bytes, kept)) <= set(map(bytes, data.images))
+
+
 def test_image_size_128_is_allowed(root):
     assert celeba.read(root, "val", image_size=128, verbose=False).images.shape[1:] == (128, 128, 3)
 

@@ -97,11 +97,38 @@ def test_a_folder_of_only_broken_images_is_an_error(tmp_path):
 def test_load_gives_seeded_batches_in_unit_range(mixed):
     batches = [b.numpy() for b in folders.load(mixed, image_size=32, batch_size=4, seed=2, verbose=False)]
     again = [b.numpy() for b in folders.load(mixed, image_size=32, batch_size=4, seed=2, verbose=False)]
-    assert len(batches) == 2 and batches[0].shape == (4, 32, 32, 3) and batches[0].dtype == np.float32
+    assert [len(b) for b in batches] == [4, 4, 2] and batches[0].shape == (4, 32, 32, 3)
+    assert batches[0].dtype == np.float32
     assert all(b.min() >= -1.0 and b.max() <= 1.0 for b in batches)
     assert all((a == b).all() for a, b in zip(batches, again))
     ordered = list(folders.load(mixed, image_size=32, batch_size=None, shuffle=False, verbose=False))
     assert len(ordered) == 10 and ordered[0].shape == (32, 32, 3)
+
+
+def as_uint8(batches):
+    """Batches of [-1, 1] float images back to the uint8 images they were made from."""
+    return np.rint((np.concatenate(batches) + 1.0) * 127.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_load_yields_every_image_unless_told_to_drop_the_short_batch(mixed, shuffle):
+    expected = sorted(map(bytes, folders.read(mixed, image_size=32, verbose=False).images))
+    assert len(expected) == 10
+    batches = [b.numpy() for b in folders.load(mixed, image_size=32, batch_size=4, shuffle=shuffle, verbose=False)]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(map(bytes, as_uint8(batches))) == expected  # each file once (two are all white)
+    dropped = [b.numpy() for b in folders.load(mixed, image_size=32, batch_size=4, shuffle=shuffle,
+                                               drop_remainder=True, verbose=False)]
+    assert [len(b) for b in dropped] == [4, 4]
+    rest = list(expected)
+    for image in map(bytes, as_uint8(dropped)):
+        rest.remove(image)  # raises if an image is not one of the folder's, or comes twice
+    assert len(rest) == 2
+
+
+def test_fewer_images_than_a_batch_still_give_one_batch_when_dropping(mixed):
+    batches = list(folders.load(mixed, image_size=32, batch_size=64, drop_remainder=True, verbose=False))
+    assert [len(b) for b in batches] == [10]
 
 
 def test_the_cache_is_reused_until_a_file_changes(mixed, monkeypatch):

@@ -94,3 +94,16 @@ def test_dataset_batches_shuffles_and_is_seeded(digits_subset):
     assert len(first) == 4 and first[0].shape == (64, 28, 28, 1)
     assert all((a == b).all() for a, b in zip(first, again))
     assert not (first[0] == digits_subset[:64]).all()
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_dataset_yields_every_image_unless_told_to_drop_the_short_batch(digits_subset, shuffle):
+    images, labels = digits_subset[:200], np.arange(200)  # labels as indices: which image came out
+    batches = list(mnist.dataset(images, batch_size=64, labels=labels, shuffle=shuffle))
+    assert [len(x) for x, _ in batches] == [64, 64, 64, 8]
+    index = np.concatenate([y.numpy() for _, y in batches])
+    assert sorted(index.tolist()) == list(range(200))
+    assert (np.concatenate([x.numpy() for x, _ in batches]) == images[index]).all()  # images match their index
+    dropped = list(mnist.dataset(images, batch_size=64, labels=labels, shuffle=shuffle, drop_remainder=True))
+    assert [len(x) for x, _ in dropped] == [64, 64, 64]
+    assert len(set(np.concatenate([y.numpy() for _, y in dropped]).tolist())) == 192

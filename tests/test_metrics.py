@@ -43,4 +43,4 @@ def test_real_digits_score_high_and_noise_scores_low(classifier):
     real, fake = figures["real"], figures["generated"]
     assert real["confident_share"] > 0.9 and 0.06 <= real["min_digit_share"] <= real["max_digit_share"] <= 0.14
     assert fake["frechet_distance"] > 5 * real["frechet_distance"]
-    assert "generated" in metrics.quality_table(figures)
+    assert "generated" in metrics.digit_table(figures)

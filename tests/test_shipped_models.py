@@ -9,7 +9,7 @@ from gan_lab import metrics, paths
 from gan_lab.data import mnist
 from gan_lab.runtime import load_generator
 
-MNIST = paths.MODELS_DIR / "mnist"
+MNIST = paths.shipped("mnist")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_shipped_generator_still_scores_what_its_card_says(info):
     assert 0.06 <= measured["min_digit_share"] and measured["max_digit_share"] <= 0.14
 
 
-FACES = [paths.MODELS_DIR / "faces-dcgan", paths.MODELS_DIR / "faces-vae"]
+FACES = [paths.shipped("faces-dcgan"), paths.shipped("faces-vae")]
 
 
 @pytest.mark.parametrize("folder", FACES, ids=lambda f: f.name)
@@ -73,7 +73,7 @@ def test_every_shipped_format_draws_the_same_faces(folder):
 def test_the_vae_encoder_ships_and_round_trips_a_face():
     import keras
 
-    folder = paths.MODELS_DIR / "faces-vae"
+    folder = paths.shipped("faces-vae")
     encoder = keras.saving.load_model(folder / "encoder.keras", safe_mode=True)
     decoder = load_generator(folder / "generator.keras")
     face = decoder.generate_raw(decoder.sample_latents(4, seed=1))
@@ -89,7 +89,7 @@ def test_shipped_directions_keep_their_promise(folder):
     allowed), and the yaw calibration rises from left to right."""
     from gan_lab import editing, latent
     from gan_lab.data.celeba import ATTRIBUTES
-    from gan_lab.metrics import faces
+    from gan_lab.metrics import face_attributes as faces
 
     directions = latent.Directions.load(folder / "directions.json")
     info = directions.info

@@ -10,7 +10,7 @@ from gan_lab import GanLabError, latent, paths, recipe
 from gan_lab.runtime import load_generator
 from gan_lab.widgets import LatentExplorer, png_bytes
 
-FOLDER = paths.MODELS_DIR / "faces-dcgan"
+FOLDER = paths.shipped("faces-dcgan")
 NAMES = ["Smiling", "Male", "Young"]
 
 

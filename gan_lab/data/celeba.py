@@ -19,6 +19,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import urllib.request
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 
 from gan_lab.data import imagefiles
 from gan_lab.errors import GanLabError
+from gan_lab.paths import writable_dir
 
 ATTRIBUTES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
@@ -267,10 +269,16 @@ def read(root, split="train", image_size=64, attributes=None, crop="square", ver
     return data
 
 
-def load(root, split="train", image_size=64, attributes=None, batch_size=64, shuffle=True, seed=0,
-         with_pose=False, crop="square", verbose=True):
+def load(root, split="train", image_size=64, attributes=None, batch_size=64, shuffle=None, seed=0,
+         with_pose=False, crop="square", verbose=True, drop_remainder=False):
     """A tf.data.Dataset of (image float32 (s, s, 3) in [-1, 1], attributes float32 in {0, 1}),
-    batched (batch_size=None: unbatched); with_pose adds (yaw, pitch) as a third element."""
+    batched (batch_size=None: unbatched); with_pose adds (yaw, pitch) as a third element.
+
+    shuffle=None shuffles the train split only: val and test keep the partition file's order, so
+    an evaluation reads the same images in the same order every time. Every image of the split is
+    yielded; drop_remainder=True drops the last short batch, for training only (see
+    `imagefiles.dataset`).
+    """
     data = read(root, split, image_size, attributes, crop, verbose)
     if not len(data):
         raise GanLabError(f"The CelebA {split} split in {data.root} has no images ({PARTITION} lists none "
@@ -281,7 +289,9 @@ def load(root, split="train", image_size=64, attributes=None, batch_size=64, shu
             raise GanLabError(f"with_pose=True needs {POSE} in {data.root}; real CelebA has no pose labels, "
                               f"only gan_lab.data.procedural_faces writes them.")
         extras.append(data.pose)
-    return imagefiles.dataset(data.images, *extras, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    shuffle = split == "train" if shuffle is None else shuffle
+    return imagefiles.dataset(data.images, *extras, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                              drop_remainder=drop_remainder)
 
 
 def md5(path, chunk=1 << 20) -> str:
@@ -313,8 +323,6 @@ def verify_status(root, name) -> str:
 
 def _fetch(url, dest, timeout=60) -> None:
     """Stream `url` to the file `dest` (the one network call, patched in tests)."""
-    import urllib.request
-
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
         shutil.copyfileobj(response, out, 1 << 20)
 
@@ -325,8 +333,6 @@ def download(root) -> Path:
     Files already present with the right checksum are kept. Any failure (offline, Drive's
     download quota, a wrong checksum) raises a GanLabError saying where to get the files by hand.
     """
-    from gan_lab.paths import writable_dir
-
     root = writable_dir(Path(root).expanduser(), "CelebA folder")
     manual = (f"Download {', '.join(FILES)} by hand from {HOME} (Google Drive folder {DRIVE}), place them in "
               f"{root}, and check them with gan_lab.data.celeba.verify({str(root)!r}).")

@@ -14,6 +14,7 @@ integers; "lefteye" is the eye on the image's left, as in CelebA.
 import copy
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 LANDMARKS = ("lefteye", "righteye", "nose", "leftmouth", "rightmouth")
 YOUNG_BELOW = 36.0  # years; older faces get wrinkles, so Young is visible
@@ -611,8 +612,6 @@ def _earrings(s):
 
 def _blur(s):
     """Blurry photos: a Gaussian blur of a fixed size relative to the face."""
-    from scipy.ndimage import gaussian_filter
-
     sigma = 0.025 * s.size / 2
     for i in np.flatnonzero(np.asarray(s.p["blurry"])):
         s.img[i] = gaussian_filter(s.img[i], (sigma, sigma, 0), mode="nearest")

@@ -51,7 +51,13 @@ def read(folder, image_size=64, verbose=True) -> ImageFolder:
     return data
 
 
-def load(folder, image_size=64, batch_size=64, shuffle=True, seed=0, verbose=True):
-    """A tf.data.Dataset of images float32 (s, s, 3) in [-1, 1], batched (None: unbatched)."""
+def load(folder, image_size=64, batch_size=64, shuffle=True, seed=0, verbose=True, drop_remainder=False):
+    """A tf.data.Dataset of images float32 (s, s, 3) in [-1, 1], batched (None: unbatched).
+
+    A folder has no splits, so it shuffles by default and yields every image, the last batch
+    possibly short (a quality figure over the folder must see all of it); drop_remainder=True
+    drops that short batch, for training only (see `imagefiles.dataset`).
+    """
     data = read(folder, image_size, verbose)
-    return imagefiles.dataset(data.images, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    return imagefiles.dataset(data.images, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                              drop_remainder=drop_remainder)

@@ -11,10 +11,15 @@ import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
 
 from gan_lab import paths
 from gan_lab.errors import GanLabError
@@ -26,8 +31,6 @@ WHITE = (255, 255, 255)
 
 def to_rgb(img):
     """Any PIL mode -> RGB: 16-bit scaled to 8, transparency composited on white."""
-    from PIL import Image
-
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
         # PIL's own convert clips 16-bit values at 255 instead of scaling them.
         gray = np.asarray(img, dtype=np.float64) / 257.0
@@ -47,8 +50,6 @@ def square_box(width, height, fraction=1.0):
 
 def decode(path, size, crop=1.0) -> np.ndarray:
     """One image file -> uint8 (size, size, 3): upright, RGB, central square, Lanczos resize."""
-    from PIL import Image, ImageOps
-
     with Image.open(path) as img:
         if img.format == "JPEG":
             # Decode big JPEGs at a reduced DCT scale, keeping at least twice the target
@@ -105,12 +106,7 @@ def _decode_all(files, size, crop, progress=False) -> Decoded:
 def _progress(total, show):
     """A tqdm bar when asked for, else a stand-in that ignores updates."""
     if show:
-        from tqdm.auto import tqdm
-
         return tqdm(total=total, desc="Decoding images", unit="img")
-    from contextlib import nullcontext
-    from types import SimpleNamespace
-
     return nullcontext(SimpleNamespace(update=lambda n: None))
 
 
@@ -194,20 +190,19 @@ def skipped_message(names, total, where) -> str:
 
 def to_unit_range(images):
     """uint8 images (a tf tensor) -> float32 in [-1, 1]."""
-    import tensorflow as tf
-
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
-def dataset(images, *extras, batch_size=64, shuffle=True, seed=0):
+def dataset(images, *extras, batch_size=64, shuffle=True, seed=0, drop_remainder=False):
     """tf.data over in-memory uint8 images (and aligned float arrays): float32 in [-1, 1].
 
     Shuffles indices rather than images (a shuffle buffer of all of CelebA would hold a second
     copy of it), gathers and converts a whole batch at once; reshuffles each epoch from `seed`.
-    Batches are full when shuffling (a GAN step wants fixed shapes); batch_size=None: unbatched.
+    Every image is yielded, the last batch possibly short, because evaluation must not lose
+    images; `drop_remainder=True` drops that short batch for training, where a GAN step wants
+    fixed shapes. It never drops the only batch: fewer images than `batch_size` still give one
+    short batch, not an empty dataset that would train on nothing. batch_size=None: unbatched.
     """
-    import tensorflow as tf
-
     n = len(images)
     if n == 0:
         raise GanLabError("No images to make a dataset from.")
@@ -222,5 +217,5 @@ def dataset(images, *extras, batch_size=64, shuffle=True, seed=0):
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     if batch_size is not None:
-        ds = ds.batch(batch_size, drop_remainder=shuffle and n >= batch_size)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder and n >= batch_size)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)

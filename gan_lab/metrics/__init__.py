@@ -1,9 +1,9 @@
-"""Quality figures: digits (`metrics.digits`), faces (`metrics.faces`), Fréchet distance."""
+"""Quality figures: digits (`metrics.digits`), faces (`metrics.face_attributes`), Fréchet distance."""
 
-from gan_lab.metrics.digits import (CLASSIFIER_NAME, CONFIDENCE, classifier_dir, classify, digit_classifier,
-                                    digit_figures, digit_quality, quality_table, ship_classifier,
+from gan_lab.metrics.digits import (CLASSIFIER_NAME, CONFIDENCE, classify, digit_classifier,
+                                    digit_figures, digit_quality, digit_table, ship_classifier,
                                     train_digit_classifier)
 from gan_lab.metrics.frechet import frechet_distance
 
-__all__ = ["CLASSIFIER_NAME", "CONFIDENCE", "classifier_dir", "classify", "digit_classifier", "digit_figures",
-           "digit_quality", "frechet_distance", "quality_table", "ship_classifier", "train_digit_classifier"]
+__all__ = ["CLASSIFIER_NAME", "CONFIDENCE", "classify", "digit_classifier", "digit_figures",
+           "digit_quality", "frechet_distance", "digit_table", "ship_classifier", "train_digit_classifier"]

@@ -7,33 +7,27 @@ the Fréchet distance between feature statistics of two image sets (in the class
 """
 
 import json
+import shutil
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from gan_lab import paths
+from gan_lab.data import mnist
 from gan_lab.errors import GanLabError
 from gan_lab.metrics.frechet import frechet_distance
+from gan_lab.modelfolder import classifier_dir
+from gan_lab.models.classifiers import digit_cnn
+from gan_lab.repro import seed_everything
 
 CONFIDENCE = 0.9
 CLASSIFIER_NAME = "digit-classifier"
 
 
-def classifier_dir(name=CLASSIFIER_NAME) -> Path:
-    """The shipped classifier in models/, else the user's cache."""
-    shipped = paths.MODELS_DIR / name
-    return shipped if (shipped / "classifier.keras").exists() else paths.cache_dir() / name
-
-
 def train_digit_classifier(seed=0, epochs=15, batch_size=64, verbose=1):
     """Train the digit CNN on the MNIST train split; return (model, held-out accuracy, info)."""
-    import keras
-
-    from gan_lab.data import mnist
-    from gan_lab.models.classifiers import digit_cnn
-    from gan_lab.repro import seed_everything
-
     seed_everything(seed)
     train, test = mnist.load("train", verbose=False), mnist.load("test", verbose=False)
     model = digit_cnn()
@@ -51,9 +45,7 @@ def train_digit_classifier(seed=0, epochs=15, batch_size=64, verbose=1):
 
 def digit_classifier(retrain=False, verbose=1):
     """Load the digit classifier (safe_mode), training and caching it the first time."""
-    import keras
-
-    folder = classifier_dir()
+    folder = classifier_dir(CLASSIFIER_NAME)
     path = folder / "classifier.keras"
     if path.exists() and not retrain:
         try:
@@ -71,8 +63,6 @@ def digit_classifier(retrain=False, verbose=1):
 
 def classify(images, classifier, batch_size=500):
     """(probabilities (n, 10), features (n, 128)) for images in [-1, 1]."""
-    import keras
-
     both = keras.Model(classifier.input, [classifier.output, classifier.get_layer("features").output])
     images = np.asarray(images, np.float32)
     parts = [both(images[i:i + batch_size], training=False) for i in range(0, len(images), batch_size)]
@@ -108,7 +98,7 @@ def digit_quality(generated, real_test, real_train, classifier=None) -> dict:
     return {"generated": gen, "real": real}
 
 
-def quality_table(figures) -> str:
+def digit_table(figures) -> str:
     """A small text table of digit_quality's output."""
     rows = [f"{'':10s} {'confident':>9s} {'min digit':>9s} {'max digit':>9s} {'Fréchet':>8s}"]
     for name in ("generated", "real"):
@@ -121,9 +111,7 @@ def quality_table(figures) -> str:
 
 def ship_classifier() -> Path:
     """Copy the cached classifier into models/ (a default notebook run does this once)."""
-    import shutil
-
-    shipped = paths.MODELS_DIR / CLASSIFIER_NAME
+    shipped = paths.shipped(CLASSIFIER_NAME)
     if not (shipped / "classifier.keras").exists():
         shutil.copytree(paths.cache_dir() / CLASSIFIER_NAME, shipped, dirs_exist_ok=True)
     return shipped

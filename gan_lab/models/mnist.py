@@ -7,6 +7,8 @@ image to one logit (no sigmoid: the losses work on logits, which is stabler).
 import keras
 from keras import layers
 
+from gan_lab.errors import GanLabError
+
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -68,8 +70,6 @@ ARCHITECTURES = {
 
 def build(arch="dcgan", latent_dim=100, g_widths=None, d_widths=None):
     """(generator, discriminator) for one of ARCHITECTURES; widths default to the builder's."""
-    from gan_lab.errors import GanLabError
-
     if arch not in ARCHITECTURES:
         raise GanLabError(f"Unknown MNIST architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
     make_g, make_d = ARCHITECTURES[arch]

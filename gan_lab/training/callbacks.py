@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from tqdm.std import tqdm
 
 from gan_lab import images
 from gan_lab.training import checkpoints
@@ -87,8 +88,6 @@ class Progress(keras.callbacks.Callback):
         self.rates = []  # images/s of each epoch
 
     def on_train_begin(self, logs=None):
-        from tqdm.std import tqdm
-
         self.bar = tqdm(total=self.params["epochs"], initial=self.initial_epoch, desc=self.desc,
                         unit="epoch", file=sys.stdout, dynamic_ncols=False, ncols=110)
 

@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from gan_lab.errors import GanLabError
@@ -86,8 +87,6 @@ def check_config(ckpt, config: dict) -> None:
 
 def restore(ckpt, models: dict, optimizers: dict) -> dict:
     """Load weights and optimizer slots from `ckpt` into live, built objects; return its state."""
-    import keras
-
     ckpt = Path(ckpt)
     state = read_state(ckpt)
     try:

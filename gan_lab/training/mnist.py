@@ -4,6 +4,7 @@ import keras
 
 from gan_lab import latent
 from gan_lab.data import mnist as mnist_data
+from gan_lab.errors import GanLabError
 from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
 from gan_lab.training.gan import GAN
@@ -23,8 +24,6 @@ def train(out, epochs, seed=0, resume=False, source="auto", max_images=None, **o
 
     overrides: any key of DEFAULTS (arch, loss, latent_dim, batch_size, lr, ...).
     """
-    from gan_lab.errors import GanLabError
-
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
         raise GanLabError(f"Unknown training option(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}.")
@@ -42,7 +41,7 @@ def train(out, epochs, seed=0, resume=False, source="auto", max_images=None, **o
                 loss=cfg["loss"], label_smoothing=cfg["label_smoothing"], jit_compile=cfg["xla"])
     config = {"model": "mnist", "image_shape": [28, 28, 1], "seed": seed, "data_source": digits.source,
               "train_images": len(images), "epochs": epochs} | cfg
-    batches = mnist_data.dataset(images, cfg["batch_size"], seed)
+    batches = mnist_data.dataset(images, cfg["batch_size"], seed, drop_remainder=True)
     result = fit(gan, batches, out, config, epochs, images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, cfg["latent_dim"], seed), grid_every=cfg["grid_every"],
                  checkpoint_every=cfg["checkpoint_every"], resume=resume)

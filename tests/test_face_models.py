@@ -12,7 +12,7 @@ from gan_lab import GanLabError, bench
 from gan_lab.data import procedural_faces
 from gan_lab.models import dcgan, vae
 from gan_lab.runtime import load_generator
-from gan_lab.training import faces as face_training
+from gan_lab.training import face_models as face_training
 from gan_lab.training.vae import VAE, kl_divergence, reconstruction_error
 
 TINY = {"n_faces": 160, "base": 8, "latent_dim": 16, "xla": False, "grid_every": 1, "checkpoint_every": 1}

@@ -13,21 +13,30 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from tqdm.std import tqdm  # plain text: reads right in a log and in a stored notebook
 
 from gan_lab import images, latent, paths, recipe, runtime
+from gan_lab.editing import Hold
 from gan_lab.errors import GanLabError
+from gan_lab.metrics import face_attributes
+from gan_lab.modelfolder import ModelFolder
 
 EXPRESSIONS = {"neutral": None, "smile": "Smiling", "open_mouth": "Mouth_Slightly_Open"}
-BACKENDS = {"openvino": "generator.xml", "onnx": "generator.onnx", "keras": "generator.keras"}
+UPSCALER = "face-sr"  # the shipped super-resolution model
 
 
 def model_folder(face) -> Path:
     """The model folder a recipe names: a path, or a name under the shipped models/."""
-    for candidate in (Path(face.model), paths.MODELS_DIR / face.model):
+    candidates = [Path(face.model)]
+    try:
+        candidates.append(paths.shipped(face.model))
+    except GanLabError:  # no shipped models configured; the recipe must name a folder
+        pass
+    for candidate in candidates:
         if (candidate / "directions.json").exists():
             return candidate
-    raise GanLabError(f"Cannot find model {face.model!r} with its directions.json (looked in . and "
-                      f"{paths.MODELS_DIR}); pass --model FOLDER.")
+    raise GanLabError(f"Cannot find model {face.model!r} with its directions.json (looked in "
+                      f"{' and '.join(str(c) for c in candidates)}); pass --model FOLDER.")
 
 
 def angles(limit, step) -> np.ndarray:
@@ -96,12 +105,10 @@ def latents(face, directions, rows, hold=None) -> np.ndarray:
 
 def upscaled(pictures, method, size):
     """Enlarge uint8 faces: 'bilinear' or 'sr' (the shipped super-resolution model, OpenVINO)."""
-    from gan_lab import upscale
-
     if method == "bilinear":
-        return upscale.bilinear(pictures, size)
+        return images.bilinear(pictures, size)
     if method == "sr":
-        return upscale.load_upscaler(paths.MODELS_DIR / "face-sr" / "sr.xml").upscale(pictures, size)
+        return runtime.load_upscaler(ModelFolder.shipped(UPSCALER).file("sr", "openvino")).upscale(pictures, size)
     raise GanLabError(f"Unknown upscaling {method!r}; choose 'bilinear' or 'sr'.")
 
 
@@ -109,12 +116,10 @@ def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutr
            upscale=None, size=256, measure=True, model=None, progress=True, hold=True) -> Path:
     """Write the identity grid of the face saved at `face_path` into `out`; returns grid.csv.
     `hold`: keep the face's locked attributes as the classifier reads them (editing.Hold)."""
-    from tqdm.std import tqdm  # plain text: reads right in a log and in a stored notebook
-
     face = recipe.Recipe.load(face_path)
     folder = Path(model) if model else model_folder(face)
     directions = latent.Directions.load(folder / "directions.json")
-    generator = runtime.load_generator(folder / BACKENDS[backend])
+    generator = runtime.load_generator(ModelFolder(folder).file("generator", backend))
     rows = plan(directions, yaw, step, pitch, expressions)
     z = latents(face, directions, rows, _hold(folder) if hold and face.locks else None)
     out = paths.writable_dir(out, "grid folder")
@@ -133,16 +138,12 @@ def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutr
 
 
 def _hold(folder):
-    from gan_lab.editing import Hold
-
     return Hold.for_model(folder)
 
 
 def _measure(pictures, rows):
     """The classifier's yaw and pitch of each 64x64 image, next to what was asked."""
-    from gan_lab.metrics import faces
-
-    scores = faces.score(pictures, faces.load_classifier())
+    scores = face_attributes.score(pictures, face_attributes.load_classifier())
     for row, y, p in zip(rows, scores["yaw"], scores["pitch"]):
         row["measured_yaw"], row["measured_pitch"] = round(float(y), 2), round(float(p), 2)
 

@@ -3,7 +3,7 @@ import pytest
 
 from gan_lab import GanLabError
 from gan_lab.data import celeba, procedural_faces
-from gan_lab.metrics import faces as face_metrics
+from gan_lab.metrics import face_attributes as face_metrics
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_fake_faces_score_far_worse_than_real_ones(trained, face_splits, real_an
     assert figures["samples"] == 100 and figures["frechet_real_vs_real"] < figures["frechet_distance"]
     same = face_metrics.face_quality(real[:100], real, model, train.attribute_names)
     assert same["frechet_distance"] < 0.01 * figures["frechet_distance"] and same["max_rate_gap"] == 0.0
-    assert "real vs real" in face_metrics.quality_table(figures, ["Male"])
+    assert "real vs real" in face_metrics.face_table(figures, ["Male"])
     with pytest.raises(GanLabError, match="at least 400 real faces"):
         face_metrics.face_quality(real, real, model, train.attribute_names)
     two_sets = face_metrics.face_quality(noise, real[:100], model, train.attribute_names, second_real=real[100:])

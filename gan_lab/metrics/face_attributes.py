@@ -11,12 +11,16 @@ CelebA attribute probabilities, the head's yaw and pitch, and a 256-d feature ve
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
-from gan_lab import paths
-from gan_lab.images import to_float
+from gan_lab import modelfolder
 from gan_lab.errors import GanLabError
+from gan_lab.images import to_float
 from gan_lab.metrics.frechet import frechet_distance
+from gan_lab.modelfolder import classifier_dir
+from gan_lab.models.classifiers import face_attribute_cnn
+from gan_lab.repro import seed_everything
 
 CLASSIFIER_NAME = "face-classifier"
 POSE_SCALE = 30.0  # degrees per unit of the pose head: keeps its targets near [-2, 2]
@@ -49,11 +53,6 @@ def train_face_classifier(train, val, epochs=12, batch_size=64, seed=0, verbose=
     landmarks) and report on `val`. Returns (model, report): accuracy per attribute, the mean
     over the attributes that vary in the data (constant columns would flatter it), pose errors.
     """
-    import keras
-
-    from gan_lab.models.classifiers import face_attribute_cnn
-    from gan_lab.repro import seed_everything
-
     seed_everything(seed)
     model = face_attribute_cnn(train.images.shape[1], len(train.attribute_names))
     steps = epochs * (len(train) // batch_size)
@@ -87,8 +86,6 @@ def evaluate(model, data) -> dict:
 
 def score(images, classifier, batch_size=256) -> dict:
     """{"attributes" (n, 40) probabilities, "yaw", "pitch" (degrees), "features" (n, 256)}."""
-    import keras
-
     both = keras.Model(classifier.input, [classifier.output["attributes"], classifier.output["pose"],
                                           classifier.get_layer("features").output])
     images = np.asarray(images)
@@ -130,7 +127,7 @@ def face_quality(generated, real, classifier, names, second_real=None) -> dict:
             "yaw_std": {"generated": float(gen["yaw"].std()), "real": float(ref["yaw"].std())}}
 
 
-def quality_table(figures, names=None) -> str:
+def face_table(figures, names=None) -> str:
     """A text table of face_quality's output: Fréchet with its reference, then rates per attribute."""
     rows = [f"Fréchet distance ({figures['samples']:,} faces each): generated {figures['frechet_distance']:.2f}, "
             f"real vs real {figures['frechet_real_vs_real']:.2f} "
@@ -159,8 +156,6 @@ def check_targets(figures, max_gap=0.10, max_ratio=3.0) -> str:
 
 def save_classifier(model, report, folder) -> Path:
     """Write classifier.keras and model.json (its held-out figures) into `folder`."""
-    from gan_lab import modelfolder
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     modelfolder.save_keras(model, folder / "classifier.keras")
@@ -168,18 +163,10 @@ def save_classifier(model, report, folder) -> Path:
     return folder
 
 
-def classifier_dir(name=CLASSIFIER_NAME) -> Path:
-    """The shipped face classifier in models/, else the user's cache."""
-    shipped = paths.MODELS_DIR / name
-    return shipped if (shipped / "classifier.keras").exists() else paths.cache_dir() / name
-
-
 def load_classifier(folder=None):
     """The face classifier (safe_mode) from `folder`, the shipped one, or the cache."""
-    import keras
-
-    path = Path(folder or classifier_dir()) / "classifier.keras"
+    path = Path(folder or classifier_dir(CLASSIFIER_NAME)) / "classifier.keras"
     if not path.exists():
         raise GanLabError(f"No face classifier at {path}; train one with "
-                          "gan_lab.metrics.faces.train_face_classifier (notebook 04 does it).")
+                          "gan_lab.metrics.face_attributes.train_face_classifier (notebook 04 does it).")
     return keras.saving.load_model(path, safe_mode=True)

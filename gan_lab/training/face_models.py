@@ -7,7 +7,7 @@ folder, callbacks, checkpoints and resume as the MNIST GAN (`training.runs.fit`)
 import keras
 
 from gan_lab import latent, modelfolder
-from gan_lab.data import faces, imagefiles
+from gan_lab.data import face_sets, imagefiles
 from gan_lab.errors import GanLabError
 from gan_lab.models import dcgan, vae
 from gan_lab.repro import seed_everything
@@ -15,7 +15,7 @@ from gan_lab.training.gan import GAN
 from gan_lab.training.runs import fit, learning_rate, save_generator
 from gan_lab.training.vae import VAE
 
-COMMON = {"data": faces.PROCEDURAL, "n_faces": 20_000, "image_size": 64, "latent_dim": 128, "base": 24,
+COMMON = {"data": face_sets.PROCEDURAL, "n_faces": 20_000, "image_size": 64, "latent_dim": 128, "base": 24,
           "batch_size": 64, "lr_decay": "cosine", "xla": True, "grid_every": 2, "checkpoint_every": 2,
           "max_images": None}
 # XLA compiles the train step: the DCGAN at base 32 trained at 113 against 93 images/s without it.
@@ -39,12 +39,12 @@ def training_faces(cfg):
     """The training split's uint8 faces (all, or the first max_images) and where they came from.
     The face set itself is always drawn with seed 0 (the set notebooks 04-06 share); the training
     seed changes the model's initialisation and the batch order, not the data."""
-    train = faces.read(cfg["data"], "train", cfg["image_size"], cfg["n_faces"], seed=0, verbose=False)
+    train = face_sets.read(cfg["data"], "train", cfg["image_size"], cfg["n_faces"], seed=0, verbose=False)
     images = train.images[:cfg["max_images"]] if cfg["max_images"] else train.images
     if len(images) < cfg["batch_size"]:
         raise GanLabError(f"{len(images)} training faces in {train.root} is fewer than one batch "
                           f"({cfg['batch_size']}); use more faces or a smaller batch_size.")
-    source = "procedural" if str(cfg["data"]) == faces.PROCEDURAL else str(train.root)
+    source = "procedural" if str(cfg["data"]) == face_sets.PROCEDURAL else str(train.root)
     return images, source
 
 
@@ -80,7 +80,8 @@ def train(model, out, epochs, seed=0, resume=False, **overrides):
     size = cfg["image_size"]
     config = {"model": f"faces-{model}", "arch": model, "image_shape": [size, size, 3], "seed": seed,
               "data_source": source, "train_images": len(images), "epochs": epochs} | cfg
-    result = fit(trainer, imagefiles.dataset(images, batch_size=cfg["batch_size"], seed=seed), out, config, epochs,
+    batches = imagefiles.dataset(images, batch_size=cfg["batch_size"], seed=seed, drop_remainder=True)
+    result = fit(trainer, batches, out, config, epochs,
                  images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, cfg["latent_dim"], seed), grid_every=cfg["grid_every"],
                  checkpoint_every=cfg["checkpoint_every"], resume=resume)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_lab import GanLabError, grid, latent, paths, recipe
+from gan_lab import GanLabError, identity_grid as grid, latent, paths, recipe
 from gan_lab.cli import main
 from gan_lab.runtime import load_generator
 
-SHIPPED = paths.MODELS_DIR / "faces-dcgan"
+SHIPPED = paths.shipped("faces-dcgan")
 LINEAR = {"steps": [-8.0, -4.0, 0.0, 4.0, 8.0], "change": [-24.0, -12.0, 0.0, 12.0, 24.0]}
 
 

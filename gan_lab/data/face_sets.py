@@ -5,6 +5,7 @@ path of a CelebA folder. Both end up as the same CelebA layout, read by `celeba.
 from pathlib import Path
 
 from gan_lab import paths
+from gan_lab.data import celeba, procedural_faces
 from gan_lab.errors import GanLabError
 
 PROCEDURAL = "procedural"
@@ -12,8 +13,6 @@ PROCEDURAL = "procedural"
 
 def procedural_root(n=20_000, size=64, seed=0) -> Path:
     """The cached procedural face set for (n, size, seed), written the first time it is asked for."""
-    from gan_lab.data import procedural_faces
-
     root = paths.cache_dir() / f"procedural-faces-{size}px-{n}-seed{seed}"
     if not (root / "list_eval_partition.txt").exists():  # written last, so its presence means complete
         procedural_faces.write_celeba_layout(root, n, size=size, seed=seed)
@@ -32,6 +31,4 @@ def root(data=PROCEDURAL, n=20_000, size=64, seed=0) -> Path:
 
 def read(data=PROCEDURAL, split="train", size=64, n=20_000, seed=0, verbose=True):
     """`celeba.read` of one split of `data` (see `root`)."""
-    from gan_lab.data import celeba
-
     return celeba.read(root(data, n, size, seed), split, image_size=size, verbose=verbose)

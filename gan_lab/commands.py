@@ -1,0 +1,107 @@
+"""What each `gan-lab` subcommand does, once `gan_lab.cli` has parsed its arguments.
+
+Kept apart from the parser so that `gan-lab --help` loads no TensorFlow: the CLI imports this
+module only when a command runs.
+"""
+
+import numpy as np
+
+from gan_lab import bench, convert, identity_grid, images, plots
+from gan_lab.data import folders
+from gan_lab.cli import TRAINABLE
+from gan_lab.errors import GanLabError
+from gan_lab.runtime import load_generator
+from gan_lab.training import face_models, mnist
+
+def _train_options(args) -> dict:
+    """The options given on the command line, for the model's train function."""
+    given = {"arch": args.arch, "loss": args.loss, "batch_size": args.batch_size, "grid_every": args.grid_every,
+             "checkpoint_every": args.checkpoint_every, "xla": args.xla, "max_images": args.max_images}
+    if args.model == "mnist":
+        if args.data is not None or args.beta is not None or args.base is not None:
+            raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
+    else:
+        if args.arch is not None:
+            raise GanLabError("--arch is for mnist; the face models are chosen by name (dcgan, vae).")
+        given |= {"data": args.data, "beta": args.beta, "base": args.base}
+        if args.model == "vae" and args.loss is not None:
+            raise GanLabError("--loss is a GAN option; the VAE's loss is reconstruction + beta * KL (--beta).")
+        if args.model == "dcgan" and args.beta is not None:
+            raise GanLabError("--beta is the VAE's KL weight; the DCGAN has no such option.")
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def cmd_train(args):
+    if args.model not in TRAINABLE:
+        raise GanLabError(f"Unknown model {args.model!r}; trainable models: {', '.join(TRAINABLE)}.")
+    options = _train_options(args)
+    if args.model == "mnist":
+        result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
+    else:
+        result, _ = face_models.train(args.model, args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
+    print(f"Trained {result.epochs_done} epochs in {result.train_seconds:.0f} s "
+          f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
+
+
+def cmd_convert(args):
+    pictures = folders.read(args.images, args.image_size, verbose=False).images if args.images else None
+    report = convert.convert(args.model, args.out, stem=args.stem, opset=args.opset, batch=args.batch,
+                             fp32=args.fp32, int8=args.int8, seed=args.seed, num_classes=args.num_classes,
+                             images=pictures, image_size=args.image_size)
+    print(f"Equivalent OpenVINO command line: {report['ovc_command']}")
+    print(f"Wrote {', '.join(report['sizes_bytes'])} and model.json to {args.out} in {report['convert_seconds']} s")
+
+
+def cmd_generate(args):
+    gen = load_generator(args.model, device=args.device)
+    labels = None
+    if gen.conditional:  # a class-conditional generator: the asked class, or every class in turn
+        labels = np.full(args.n, args.label) if args.label is not None else np.arange(args.n) % (gen.num_classes or 10)
+    elif args.label is not None:
+        raise GanLabError(f"--label is for class-conditional generators; {gen.path.name} takes only latents.")
+    pictures = gen.generate(gen.sample_latents(args.n, args.seed), labels)
+    images.save_png(images.grid(pictures), args.out, scale=args.scale)
+    if args.npy:
+        np.save(args.npy, pictures)
+    print(f"{args.n} images from {gen.path.name} ({gen.backend}) -> {args.out}")
+
+
+def cmd_bench(args):
+    batches = [_positive(b) for b in args.batch.split(",")]
+    backends = tuple(args.backends.split(",")) if args.backends else bench.BACKENDS
+    peak = bench.sgemm_peak()
+    print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s")
+    results = []
+    for model in args.models:
+        results += bench.run(model, batches, backends, seconds=args.seconds, repeats=args.repeats, peak=peak)
+    print(bench.table(results))
+    if args.json:
+        bench.save_json(results, args.json, peak_gflops=peak)
+    if args.plot:
+        plots.plot_throughput(results).savefig(args.plot, dpi=120)
+
+
+def cmd_grid(args):
+    csv_path = identity_grid.render(args.face, args.out, yaw=args.yaw, step=args.step, pitch=_floats(args.pitch),
+                           expressions=args.expressions.split(","), backend=args.backend, upscale=args.upscale,
+                           size=args.size, measure=args.measure, model=args.model, hold=args.hold)
+    print(f"Wrote the grid to {csv_path.parent} (parameters of every image: {csv_path})")
+
+
+def _floats(text):
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise GanLabError(f"Expected comma-separated degrees like 0 or -10,0,10; got {text!r}.") from None
+
+
+
+
+def _positive(text) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise GanLabError(f"Batch sizes are whole numbers like 1,8,64; got {text!r}.") from None
+    if value <= 0:
+        raise GanLabError(f"Batch sizes must be at least 1; got {value}.")
+    return value
