@@ -43,14 +43,20 @@ def parser():
     t.add_argument("--max-images", type=positive_int, help="train on the first N images only (quick trials)")
     t.set_defaults(command="train")
 
-    c = sub.add_parser("convert", help="Keras generator -> ONNX -> OpenVINO IR (+ INT8), with parity gates")
-    c.add_argument("model", help="a .keras generator (one latent input, one image output)")
-    c.add_argument("--out", required=True, help="folder for generator.onnx, generator.xml/.bin, model.json")
+    c = sub.add_parser("convert", help="Keras model -> ONNX -> OpenVINO IR (+ INT8), with parity gates")
+    c.add_argument("model", help="a .keras model whose inputs are arrays: a latent, a latent and a class, an image")
+    c.add_argument("--out", required=True, help="folder for STEM.onnx, STEM.xml/.bin, model.json")
+    c.add_argument("--stem", default="generator", help="file name of the network: generator (default), mapping, "
+                                                        "synthesis, a2b, b2a, sr")
+    c.add_argument("--num-classes", type=positive_int, help="classes of a class-conditional model's label input")
+    c.add_argument("--images", help="a folder of images for the parity check and INT8 calibration of an "
+                                    "image-input model (default: procedural faces)")
+    c.add_argument("--image-size", type=positive_int, default=64, help="side of those images (default 64)")
     c.add_argument("--opset", type=positive_int, default=17)
     c.add_argument("--batch", type=positive_int, help="a static batch size (default: dynamic)")
     c.add_argument("--fp32", action="store_true", help="keep FP32 weights in the IR (default FP16)")
-    c.add_argument("--int8", action="store_true", help="also write generator-int8.xml via NNCF")
-    c.add_argument("--seed", type=int, default=0, help="seed of the parity and calibration latents")
+    c.add_argument("--int8", action="store_true", help="also write STEM-int8.xml via NNCF")
+    c.add_argument("--seed", type=int, default=0, help="seed of the parity and calibration inputs")
     c.set_defaults(command="convert")
 
     g = sub.add_parser("generate", help="a grid of images from any generator (.keras, .onnx, .xml)")

@@ -1,5 +1,4 @@
 import keras
-import numpy as np
 import pytest
 from keras import layers
 
@@ -33,6 +32,7 @@ def tiny_model_folder(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_every_backend_runs_and_reports(tiny_model_folder, tmp_path):
     results = bench.run(tiny_model_folder / "generator.xml", batches=(1, 4), seconds=0.25, repeats=2,
                         peak=100.0, progress=False)
@@ -51,6 +51,7 @@ def test_every_backend_runs_and_reports(tiny_model_folder, tmp_path):
     assert '"backend": "onnxruntime"' in saved.read_text()
 
 
+@pytest.mark.slow
 def test_unknown_backend_and_missing_files(tiny_model_folder, tmp_path):
     with pytest.raises(GanLabError, match="Unknown backend"):
         bench.run(tiny_model_folder, backends=("pytorch",))
@@ -58,6 +59,8 @@ def test_unknown_backend_and_missing_files(tiny_model_folder, tmp_path):
         bench.find_variants(tmp_path)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_cli_bench_writes_json_and_plot(tiny_model_folder, tmp_path):
     import json
     import subprocess

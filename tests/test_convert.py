@@ -59,6 +59,7 @@ def _randomise_bn(model):  # trained-like batch-norm statistics, so parity tests
 
 @pytest.mark.parametrize("build, value_range", [(dense_sequential, None), (convt_functional, None),
                                                 (upsample_subclassed, (0.0, 1.0))])
+@pytest.mark.slow
 def test_three_kinds_of_generator_convert_within_tolerance(tmp_path, build, value_range):
     keras.utils.set_random_seed(0)
     model = build()
@@ -77,6 +78,7 @@ def test_three_kinds_of_generator_convert_within_tolerance(tmp_path, build, valu
     assert info["value_range"] == list(value_range or (-1.0, 1.0)) and info["latent_dim"] == latent_dim
 
 
+@pytest.mark.slow
 def test_fp16_default_static_batch_int8_and_rt_info(tmp_path):
     keras.utils.set_random_seed(0)
     model = convt_functional()

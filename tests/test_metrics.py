@@ -29,6 +29,7 @@ def classifier():
     return metrics.digit_classifier()
 
 
+@pytest.mark.slow
 def test_the_digit_classifier_reads_held_out_digits(classifier):
     test = mnist.load("test", verbose=False)
     probs, feats = metrics.classify(test.images, classifier)
@@ -36,6 +37,7 @@ def test_the_digit_classifier_reads_held_out_digits(classifier):
     assert feats.shape == (len(test), 128)
 
 
+@pytest.mark.slow
 def test_real_digits_score_high_and_noise_scores_low(classifier):
     train, test = mnist.load("train", verbose=False), mnist.load("test", verbose=False)
     noise = np.random.default_rng(0).uniform(-1, 1, (500, 28, 28, 1)).astype("float32")

@@ -22,6 +22,7 @@ def trained(face_splits, tmp_path_factory):
     return model, report, folder
 
 
+@pytest.mark.slow
 def test_classifier_trains_reports_and_reloads_safely(trained, face_splits):
     model, report, folder = trained
     train, test = face_splits
@@ -41,6 +42,7 @@ def real_and_noise(face_splits):
     return real, np.random.default_rng(0).integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_fake_faces_score_far_worse_than_real_ones(trained, face_splits, real_and_noise):
     model, _, _ = trained
     train, _ = face_splits
@@ -76,6 +78,7 @@ def test_missing_classifier_names_the_path_and_the_fix(tmp_path):
         face_metrics.load_classifier(tmp_path)
 
 
+@pytest.mark.slow
 def test_targets_and_rate_plot_say_which_attributes_are_off(trained, face_splits, real_and_noise):
     model, _, _ = trained
     train, _ = face_splits

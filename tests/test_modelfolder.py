@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gan_lab import GanLabError, modelfolder
+from gan_lab import GanLabError, modelfolder, paths
 
 
 def test_write_info_merges_and_read_info_names_a_broken_file(tmp_path):
@@ -33,3 +33,39 @@ def test_ship_copies_the_model_files_a_run_has_and_nothing_else(tmp_path):
 def test_ship_refuses_an_empty_run(tmp_path):
     with pytest.raises(GanLabError, match="holds none of generator.keras"):
         modelfolder.ship(tmp_path, tmp_path / "to")
+
+
+def test_a_model_folder_without_or_with_a_broken_model_json_is_refused(tmp_path):
+    (tmp_path / "generator.onnx").write_bytes(b"x")
+    folder = modelfolder.ModelFolder(tmp_path)
+    with pytest.raises(GanLabError, match="has no model.json, so it is not a complete model folder"):
+        folder.info
+    (tmp_path / "model.json").write_text("{broken")
+    with pytest.raises(GanLabError, match="model.json is not valid JSON"):
+        folder.conversion("generator")
+    with pytest.raises(GanLabError, match="no such folder"):
+        modelfolder.ModelFolder(tmp_path / "nowhere").info
+
+
+def test_files_by_backend_and_precision_and_the_conversion_record(tmp_path):
+    for name in ("generator.keras", "generator.xml", "generator-int8.xml", "mapping.onnx"):
+        (tmp_path / name).write_bytes(b"x")
+    folder = modelfolder.ModelFolder(tmp_path)
+    folder.record_conversion("mapping", {"parity": {"onnx": {"max_abs": 1e-6}}})
+    assert folder.file("generator", "OpenVINO", "int8").name == "generator-int8.xml"
+    assert set(folder.files()) == {"keras", "openvino", "openvino-int8"} and folder.stems == ["generator", "mapping"]
+    assert [b.name for b in folder.backends("mapping")] == ["onnxruntime"]
+    assert folder.conversion("mapping")["parity"]["onnx"]["max_abs"] == 1e-6
+    with pytest.raises(GanLabError, match="records no conversion of 'generator'"):
+        folder.conversion("generator")
+
+
+def test_gan_lab_models_chooses_where_shipped_models_live(tmp_path, monkeypatch):
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "model.json").write_text("{}")
+    monkeypatch.setenv("GAN_LAB_MODELS", str(tmp_path))
+    assert paths.models_dir() == tmp_path and modelfolder.ModelFolder.shipped("mnist").path == tmp_path / "mnist"
+    monkeypatch.setenv("GAN_LAB_MODELS", str(tmp_path / "missing"))
+    with pytest.raises(GanLabError, match="GAN_LAB_MODELS points at .*missing, which is not a folder"):
+        paths.models_dir()
+    assert paths.models_dir(tmp_path) == tmp_path  # an argument wins over the environment

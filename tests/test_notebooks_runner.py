@@ -5,6 +5,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from gan_lab.notebooks import run_notebook
 
 
+@pytest.mark.subprocess
 def test_runner_executes_in_place_and_keeps_outputs(tmp_path):
     path = tmp_path / "01_demo.ipynb"
     nbformat.write(new_notebook(cells=[new_markdown_cell("# demo"), new_code_cell("x = 6 * 7"),
@@ -14,6 +15,7 @@ def test_runner_executes_in_place_and_keeps_outputs(tmp_path):
     assert cells[2].outputs[0].text == "42\n"
 
 
+@pytest.mark.subprocess
 def test_runner_stops_at_a_failing_cell_and_still_saves_what_ran(tmp_path):
     from nbclient.exceptions import CellExecutionError
 

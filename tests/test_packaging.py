@@ -1,9 +1,13 @@
 """The project's set-up files agree with each other and with the README."""
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +54,31 @@ def test_no_pickle_in_the_package():
         text = path.read_text()
         assert not re.search(r"^\s*(import pickle|from pickle|import joblib|import dill)", text, re.M), path
         assert "allow_pickle=True" not in text, path
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_a_wheel_installed_elsewhere_generates_from_the_models_named_by_gan_lab_models(tmp_path):
+    """A non-editable install: the wheel, unpacked into a folder of its own, run from another folder,
+    finds the shipped models only through GAN_LAB_MODELS (nothing derived from the source tree)."""
+    wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", wheels, ROOT], check=True,
+                   cwd=tmp_path)
+    (wheel,) = wheels.glob("gan_lab-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", target, wheel], check=True)
+    env = {**os.environ, "PYTHONPATH": str(target), "GAN_LAB_MODELS": str(ROOT / "models")}
+    code = ("import gan_lab, gan_lab.paths as p, sys; assert gan_lab.__file__.startswith(sys.argv[1]), gan_lab.__file__;"
+            "print(p.models_dir())")
+    where = subprocess.run([sys.executable, "-c", code, str(target)], env=env, cwd=elsewhere, capture_output=True,
+                           text=True)
+    assert where.returncode == 0 and where.stdout.strip() == str(ROOT / "models"), where.stderr
+    done = subprocess.run([sys.executable, "-m", "gan_lab", "generate", str(ROOT / "models/mnist/generator.xml"),
+                           "-n", "4", "--out", "grid.png"], env=env, cwd=elsewhere, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (elsewhere / "grid.png").stat().st_size > 0
+    unset = {k: v for k, v in env.items() if k != "GAN_LAB_MODELS"}
+    missing = subprocess.run([sys.executable, "-c", "import gan_lab.paths as p; p.models_dir()"], env=unset,
+                             cwd=elsewhere, capture_output=True, text=True)
+    assert missing.returncode != 0 and "set GAN_LAB_MODELS" in missing.stderr

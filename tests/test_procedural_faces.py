@@ -10,7 +10,7 @@ from gan_lab.data import procedural_faces as pf
 
 
 def col(name):
-    return pf.CELEBA_ATTRIBUTES.index(name)
+    return pf.ATTRIBUTES.index(name)
 
 
 def plain(params, **changes):
@@ -28,13 +28,13 @@ def many():
 
 
 def test_names_follow_celeba():
-    assert len(pf.CELEBA_ATTRIBUTES) == 40 and len(set(pf.CELEBA_ATTRIBUTES)) == 40
-    assert pf.CELEBA_ATTRIBUTES[:3] == ("5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive")
-    assert pf.CELEBA_ATTRIBUTES[-3:] == ("Wearing_Necklace", "Wearing_Necktie", "Young")
+    assert len(pf.ATTRIBUTES) == 40 and len(set(pf.ATTRIBUTES)) == 40
+    assert pf.ATTRIBUTES[:3] == ("5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive")
+    assert pf.ATTRIBUTES[-3:] == ("Wearing_Necklace", "Wearing_Necktie", "Young")
     required = {"Male", "Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Black_Hair", "Blond_Hair", "Brown_Hair",
                 "Gray_Hair", "Bald", "Bangs", "No_Beard", "Mustache", "Pale_Skin", "Young", "Wearing_Hat",
                 "Heavy_Makeup"}
-    assert required <= set(pf.DRAWN) <= set(pf.CELEBA_ATTRIBUTES)
+    assert required <= set(pf.DRAWN) <= set(pf.ATTRIBUTES)
     assert pf.LANDMARKS == ("lefteye", "righteye", "nose", "leftmouth", "rightmouth")
 
 
@@ -171,7 +171,7 @@ def test_rates_and_correlations_are_like_celeba(many):
                "Wearing_Hat": 0.05, "Bangs": 0.15, "Blond_Hair": 0.15, "Pale_Skin": 0.043}
     for name, target in targets.items():
         assert abs(rate(name) - target) < max(0.04, target * 0.5), (name, rate(name))
-    for name in set(pf.CELEBA_ATTRIBUTES) - set(pf.DRAWN):
+    for name in set(pf.ATTRIBUTES) - set(pf.DRAWN):
         assert (many["attributes"][:, col(name)] == -1).all()
     assert set(np.unique(many["attributes"])) == {-1, 1}
     male, young, smile = a[:, col("Male")], a[:, col("Young")], a[:, col("Smiling")]
@@ -247,7 +247,7 @@ def test_write_celeba_layout_writes_exactly_celebas_files(tmp_path):
     assert image.format == "JPEG" and image.size == (64, 64) and image.mode == "RGB"
 
     attr = files["list_attr_celeba.txt"]
-    assert attr[0] == str(n) and attr[1] == " ".join(pf.CELEBA_ATTRIBUTES) and len(attr) == n + 2
+    assert attr[0] == str(n) and attr[1] == " ".join(pf.ATTRIBUTES) and len(attr) == n + 2
     row = re.compile(r"^(\d{6}\.jpg)((?: (?:-1| 1)){40})$")
     parsed = [row.match(line) for line in attr[2:]]
     assert all(parsed) and [m.group(1) for m in parsed] == names

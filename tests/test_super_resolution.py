@@ -78,6 +78,7 @@ def tiny(tmp_path_factory):
     return out, report, convert.convert(out / "sr.keras", out, stem="sr", images=low, verbose=False)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_validation_loss_and_writes_the_folder(tiny):
     out, report, _ = tiny
     val = report["history"]["val_loss"]
@@ -91,6 +92,7 @@ def test_training_refuses_the_held_out_seed(tmp_path):
         super_resolution.train(tmp_path, seed=super_resolution.HELDOUT_SEED)
 
 
+@pytest.mark.slow
 def test_conversion_keeps_parity_and_names_the_input(tiny):
     out, _, report = tiny
     assert report["parity"]["onnx"]["max_abs"] <= 1e-4 and report["parity"]["ir_fp16"]["max_abs"] <= 1e-2
@@ -99,6 +101,7 @@ def test_conversion_keeps_parity_and_names_the_input(tiny):
     assert source.name == "image" and source.shape == ["batch", 64, 64, 3]
 
 
+@pytest.mark.slow
 def test_every_size_is_sr_then_bilinear(tiny):
     up = load_upscaler(tiny[0] / "sr.xml")
     low, _ = super_resolution.training_pairs(3, seed=11)
@@ -116,6 +119,7 @@ def test_every_size_is_sr_then_bilinear(tiny):
     (np.zeros((1, 32, 32, 3), np.uint8), 256, r"\(n, 64, 64, 3\); got uint8 \(1, 32, 32, 3\)"),
     (np.zeros((1, 64, 64, 4), np.uint8), 256, r"\(1, 64, 64, 4\)"),
 ])
+@pytest.mark.slow
 def test_upscale_refuses_bad_sizes_and_images(tiny, pictures, size, message):
     up = load_upscaler(tiny[0] / "sr.onnx")
     with pytest.raises(GanLabError, match=message):
@@ -136,6 +140,7 @@ def shipped():
     return {suffix: load_upscaler(SHIPPED / f"sr.{suffix}") for suffix in ("keras", "onnx", "xml")}
 
 
+@pytest.mark.slow
 def test_shipped_sr_beats_bilinear_on_held_out_faces(shipped):
     scores = sr_metrics.compare(shipped["xml"], n=20, size=256)
     assert scores["sr"]["psnr"] > scores["bilinear"]["psnr"] + 0.5

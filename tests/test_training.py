@@ -105,6 +105,7 @@ def test_corrupt_checkpoint_is_named_in_the_error(tmp_path):
         checkpoints.restore(ckpt, gan.checkpoint_models(), gan.checkpoint_optimizers())
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run_folder(tmp_path):
     result, gan = train_mnist.train(tmp_path / "run", 2, arch="mlp", max_images=256, grid_every=1,
                                     checkpoint_every=1, g_widths=[32, 32], d_widths=[32, 32])
@@ -120,6 +121,7 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     assert generator.predict(np.zeros((1, 100), "float32"), verbose=0).shape == (1, 28, 28, 1)
 
 
+@pytest.mark.slow
 def test_same_seed_same_grid(tmp_path):
     from PIL import Image
 
@@ -131,6 +133,7 @@ def test_same_seed_same_grid(tmp_path):
     np.testing.assert_array_equal(grids[0], grids[1])
 
 
+@pytest.mark.slow
 def test_existing_run_needs_resume_and_a_matching_architecture(tmp_path):
     out = tmp_path / "run"
     train_mnist.train(out, 1, arch="mlp", max_images=128, g_widths=[16, 16], d_widths=[16, 16])

@@ -118,6 +118,7 @@ def test_recipe_latent_is_deterministic_and_locked_sliders_keep_their_own_direct
     np.testing.assert_allclose(z, start - 2.0 * directions["Male"] + free, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_held_locks_keep_the_locked_attribute_as_the_classifier_reads_it(tmp_path):
     explorer = LatentExplorer.from_folder(FOLDER, seed=21)  # holds locks through the shipped classifier
     assert explorer.hold is not None
