@@ -19,11 +19,11 @@ import numpy as np
 import openvino as ov
 import psutil
 import tensorflow as tf
-from keras import layers
 from tqdm.auto import tqdm
 
 from gan_lab import backends as registry
 from gan_lab.errors import GanLabError
+from gan_lab.flops import flops_per_image, sgemm_peak  # noqa: F401 (part of bench's API)
 from gan_lab.modelfolder import ModelFolder
 from gan_lab.models.io import load_keras
 from gan_lab.runtime import load, load_generator
@@ -47,40 +47,6 @@ class Result:
     flops_per_image: float
     peak_share: float = float("nan")  # achieved FLOP/s / SGEMM peak
     cpu_timeline: list = field(default_factory=list, repr=False)  # (seconds since start, per-core %)
-
-
-def sgemm_peak(n=2048, seconds=3.0) -> float:
-    """This machine's FP32 matrix-multiply rate in GFLOP/s (NumPy's BLAS, all cores), best of runs."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
-    a @ b  # warm-up
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        a @ b
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
-
-
-def flops_per_image(model) -> float:
-    """Multiply-adds x 2 of the Dense and convolution layers of a Keras generator, per image."""
-    total = 0
-    for layer in _leaf_layers(model):
-        if isinstance(layer, layers.Dense):
-            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
-        elif isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
-            kh, kw, a, b = layer.kernel.shape  # Conv2D: (kh, kw, in, out); transpose: (kh, kw, out, in)
-            spatial = layer.output.shape if isinstance(layer, layers.Conv2D) else layer.input.shape
-            total += 2 * spatial[1] * spatial[2] * kh * kw * a * b
-    return float(total)
-
-
-def _leaf_layers(model):
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
 
 
 class CpuSampler:

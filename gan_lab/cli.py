@@ -21,17 +21,30 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gan-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model headless, with checkpoints and resume")
     t.add_argument("model", help=f"which model: {', '.join(TRAINABLE)}")
-    t.add_argument("--epochs", type=positive_int, required=True)
+    t.add_argument("--epochs", type=positive_int, help="passes over the training images (and/or --minutes)")
+    t.add_argument("--minutes", type=positive_float, help="wall-clock budget: stop at a step boundary with a "
+                                                          "checkpoint and grids after this much training time")
     t.add_argument("--out", required=True, help="run folder (checkpoints, samples, logs, generator.keras)")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data", help="faces: 'procedural' (default, drawn by gan_lab) or a CelebA folder")
-    t.add_argument("--arch", choices=("dcgan", "mlp"), help="mnist only: dense GAN or DCGAN")
+    t.add_argument("--arch", choices=("dcgan", "mlp", "cgan"),
+                   help="mnist only: dense GAN, DCGAN or cgan (class-conditional: a digit per label)")
     t.add_argument("--loss", choices=("nonsaturating", "hinge", "wgan-gp"))
     t.add_argument("--beta", type=float, help="vae only: weight of the KL term")
     t.add_argument("--base", type=positive_int, help="faces: channels of the widest-resolution layer (default 24)")
@@ -41,6 +54,25 @@ def parser():
     t.add_argument("--xla", action=argparse.BooleanOptionalAction,
                    help="compile the train step with XLA (default: on, except mnist's dcgan)")
     t.add_argument("--max-images", type=positive_int, help="train on the first N images only (quick trials)")
+    k = t.add_argument_group("training toolkit (GANs)")
+    k.add_argument("--augment", help="DiffAugment policy: comma-separated color, translation, cutout; or none")
+    k.add_argument("--cutout", type=positive_float, help="cutout square side as a share of the image (faces 0.5, "
+                                                         "digits 0.25)")
+    k.add_argument("--d-norm", choices=("batch", "spectral", "none"), help="discriminator normalisation")
+    k.add_argument("--upsample", choices=("transpose", "nearest", "bilinear"),
+                   help="generator: stride-2 transposed conv, or upsample then 3x3 conv (no checkerboard)")
+    k.add_argument("--r1-gamma", type=float, help="weight of the lazy R1 penalty on reals (0: off)")
+    k.add_argument("--r1-every", type=positive_int, help="discriminator steps between R1 penalties (16)")
+    k.add_argument("--lr", type=positive_float, help="learning rate of both networks")
+    k.add_argument("--lr-g", type=positive_float, help="generator learning rate (default --lr)")
+    k.add_argument("--lr-d", type=positive_float, help="discriminator learning rate (default --lr)")
+    k.add_argument("--beta1", type=float, help="Adam beta_1 (0.5)")
+    k.add_argument("--beta2", type=float, help="Adam beta_2 (0.999)")
+    k.add_argument("--ema-half-life", type=positive_float, help="EMA generator half-life in images")
+    k.add_argument("--lr-decay", choices=("cosine", "constant"), help="learning-rate schedule (cosine needs --epochs)")
+    k.add_argument("--extra-faces", type=positive_int, help="faces: procedural faces of other people added to the "
+                                                            "training split (more data, free to draw)")
+    k.add_argument("--d-base", type=positive_int, help="faces: discriminator width (default --base)")
     t.set_defaults(command="train")
 
     c = sub.add_parser("convert", help="Keras model -> ONNX -> OpenVINO IR (+ INT8), with parity gates")

@@ -16,7 +16,21 @@ from gan_lab.training import face_models, mnist
 def _train_options(args) -> dict:
     """The options given on the command line, for the model's train function."""
     given = {"arch": args.arch, "loss": args.loss, "batch_size": args.batch_size, "grid_every": args.grid_every,
-             "checkpoint_every": args.checkpoint_every, "xla": args.xla, "max_images": args.max_images}
+             "checkpoint_every": args.checkpoint_every, "xla": args.xla, "max_images": args.max_images,
+             "minutes": args.minutes}
+    toolkit = {"augment": args.augment, "cutout": args.cutout, "d_norm": args.d_norm, "upsample": args.upsample,
+               "r1_gamma": args.r1_gamma, "r1_every": args.r1_every, "lr": args.lr, "lr_g": args.lr_g,
+               "lr_d": args.lr_d, "beta_1": args.beta1, "beta_2": args.beta2, "ema_half_life": args.ema_half_life,
+               "lr_decay": args.lr_decay}
+    if args.model == "vae" and any(v is not None for k, v in toolkit.items() if k not in ("lr", "beta_1", "lr_decay")):
+        raise GanLabError("The training toolkit's GAN options (--augment, --d-norm, --r1-gamma ...) are for the "
+                          "GANs (mnist, dcgan); the VAE takes --lr, --beta1 and --lr-decay.")
+    given |= toolkit
+    if args.model == "mnist" and args.extra_faces is not None:
+        raise GanLabError("--extra-faces is an option of the face models (dcgan, vae).")
+    if args.model != "dcgan" and args.d_base is not None:
+        raise GanLabError("--d-base is an option of the face DCGAN.")
+    given |= {"extra_faces": args.extra_faces, "d_base": args.d_base}
     if args.model == "mnist":
         if args.data is not None or args.beta is not None or args.base is not None:
             raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")

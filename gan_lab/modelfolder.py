@@ -152,3 +152,20 @@ class ModelFolder:
         if num_classes:
             extra["num_classes"] = num_classes
         return write_info(self.path, **extra)
+
+
+def ship_if_better(run_folder, to, judge, lower_is_better=True, names=SHIPPED) -> dict:
+    """Ship the run's model into `to` only when it beats what is shipped there on the same judge,
+    or when nothing is shipped yet. `judge(folder) -> float` scores a model folder; both folders
+    are scored now, by the same call, so figures recorded under another judge never decide.
+    Returns {"shipped", "run", "shipped_before", "reason"} for the notebook to print and record."""
+    run_score = float(judge(Path(run_folder)))
+    before = float(judge(Path(to))) if (Path(to) / "model.json").exists() else None
+    better = before is None or (run_score < before if lower_is_better else run_score > before)
+    if better:
+        ship(run_folder, to, names)
+    word = "lower" if lower_is_better else "higher"
+    reason = ("nothing was shipped yet" if before is None else
+              f"{run_score:.4g} vs the shipped {before:.4g} ({word} is better)")
+    return {"shipped": better, "run": run_score, "shipped_before": before,
+            "reason": ("shipped: " if better else "kept the shipped model: ") + reason}

@@ -79,6 +79,12 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
     (["train", "mnist", "--epochs", "0", "--out", "OUT"], "must be at least 1"),
     (["train", "mnist", "--epochs", "-3", "--out", "OUT"], "must be at least 1"),
     (["train", "mnist", "--epochs", "1", "--out", "FILE"], "is a file"),
+    (["train", "mnist", "--minutes", "0", "--out", "OUT"], "must be above 0, got 0"),
+    (["train", "mnist", "--minutes", "-2", "--out", "OUT"], "must be above 0, got -2"),
+    (["train", "mnist", "--out", "OUT"], "Give the run a length: epochs, a wall-clock budget"),
+    (["train", "mnist", "--epochs", "1", "--out", "OUT", "--augment", "rotate"], "Unknown augmentation rotate"),
+    (["train", "vae", "--epochs", "1", "--out", "OUT", "--augment", "color"], "are for the GANs"),
+    (["train", "mnist", "--epochs", "1", "--out", "OUT", "--extra-faces", "10"], "--extra-faces is an option"),
 ])
 def test_bad_arguments_get_a_clear_message_and_no_traceback(tmp_path, gan_lab, args, message):
     (tmp_path / "FILE").write_text("not a folder")

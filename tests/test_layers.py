@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gan_lab"
 # Lower layers never import higher ones: data / models / latent -> training / convert / runtime
 # -> metrics / editing / bench -> widgets / grid / cli. Layer 0 is the foundation everything may use.
 LAYERS = [
-    {"errors", "paths", "images", "modelfolder", "backends", "quiet", "repro"},
+    {"errors", "paths", "images", "modelfolder", "backends", "quiet", "repro", "flops"},
     {"data", "models", "latent", "recipe"},
     {"training", "convert", "runtime"},
     {"metrics", "editing", "bench", "plots"},

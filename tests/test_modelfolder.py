@@ -69,3 +69,19 @@ def test_gan_lab_models_chooses_where_shipped_models_live(tmp_path, monkeypatch)
     with pytest.raises(GanLabError, match="GAN_LAB_MODELS points at .*missing, which is not a folder"):
         paths.models_dir()
     assert paths.models_dir(tmp_path) == tmp_path  # an argument wins over the environment
+
+
+def test_ship_if_better_keeps_a_better_shipped_model(tmp_path):
+    run, shipped = tmp_path / "run", tmp_path / "models" / "m"
+    run.mkdir()
+    (run / "generator.keras").write_bytes(b"new")
+    modelfolder.write_info(run, score=3.0)
+    judge = lambda folder: modelfolder.read_info(folder)["score"]  # noqa: E731
+    first = modelfolder.ship_if_better(run, shipped, judge)
+    assert first["shipped"] and first["shipped_before"] is None and "nothing was shipped yet" in first["reason"]
+    modelfolder.write_info(run, score=5.0)  # a worse run on the same judge
+    (run / "generator.keras").write_bytes(b"worse")
+    second = modelfolder.ship_if_better(run, shipped, judge)
+    assert not second["shipped"] and (shipped / "generator.keras").read_bytes() == b"new"
+    assert second["reason"] == "kept the shipped model: 5 vs the shipped 3 (lower is better)"
+    assert modelfolder.ship_if_better(run, shipped, judge, lower_is_better=False)["shipped"]

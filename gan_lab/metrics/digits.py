@@ -19,41 +19,47 @@ from gan_lab.data import mnist
 from gan_lab.errors import GanLabError
 from gan_lab.metrics.frechet import frechet_distance
 from gan_lab.modelfolder import classifier_dir
-from gan_lab.models.classifiers import digit_cnn
+from gan_lab.models.classifiers import digit_cnn, digit_mlp
 from gan_lab.repro import seed_everything
 
 CONFIDENCE = 0.9
 CLASSIFIER_NAME = "digit-classifier"
+SECOND_NAME = "digit-classifier-mlp"  # the second judge: another architecture, trained apart
+JUDGES = {CLASSIFIER_NAME: (digit_cnn, 0, 15), SECOND_NAME: (digit_mlp, 1, 30)}  # builder, seed, epochs
 
 
-def train_digit_classifier(seed=0, epochs=15, batch_size=64, verbose=1):
-    """Train the digit CNN on the MNIST train split; return (model, held-out accuracy, info)."""
+def train_digit_classifier(seed=0, epochs=15, batch_size=64, verbose=1, name=CLASSIFIER_NAME):
+    """Train judge `name` on the MNIST train split; return (model, held-out accuracy, info)."""
     seed_everything(seed)
     train, test = mnist.load("train", verbose=False), mnist.load("test", verbose=False)
-    model = digit_cnn()
+    model = JUDGES[name][0]()
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, epochs * (len(train) // batch_size))
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(mnist.dataset(train.images, batch_size, seed, labels=train.labels), epochs=epochs, verbose=verbose)
     _, accuracy = model.evaluate(test.images, test.labels, batch_size=512, verbose=0)
-    info = {"data_source": train.source, "train_images": len(train), "test_images": len(test),
+    info = {"architecture": model.name, "data_source": train.source, "train_images": len(train),
+            "test_images": len(test),
             "test_accuracy": round(float(accuracy), 4), "epochs": epochs, "seed": seed,
             "train_seconds": round(time.perf_counter() - start, 1)}
     return model, float(accuracy), info
 
 
-def digit_classifier(retrain=False, verbose=1):
-    """Load the digit classifier (safe_mode), training and caching it the first time."""
-    folder = classifier_dir(CLASSIFIER_NAME)
+def digit_classifier(retrain=False, verbose=1, name=CLASSIFIER_NAME):
+    """Load digit judge `name` (safe_mode), training and caching it the first time."""
+    if name not in JUDGES:
+        raise GanLabError(f"Unknown digit classifier {name!r}; the judges are {', '.join(JUDGES)}.")
+    folder = classifier_dir(name)
     path = folder / "classifier.keras"
     if path.exists() and not retrain:
         try:
             return keras.saving.load_model(path, safe_mode=True)
         except Exception as err:
             raise GanLabError(f"The cached digit classifier {path} is unreadable ({err}); delete it to retrain.") from err
-    model, accuracy, info = train_digit_classifier(verbose=verbose)
-    folder = paths.cache_dir() / CLASSIFIER_NAME
+    _, seed, epochs = JUDGES[name]
+    model, accuracy, info = train_digit_classifier(seed, epochs, verbose=verbose, name=name)
+    folder = paths.cache_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "classifier.keras")
     (folder / "model.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -109,9 +115,27 @@ def digit_table(figures) -> str:
     return "\n".join(rows)
 
 
-def ship_classifier() -> Path:
+def ship_classifier(name=CLASSIFIER_NAME) -> Path:
     """Copy the cached classifier into models/ (a default notebook run does this once)."""
-    shipped = paths.shipped(CLASSIFIER_NAME)
+    shipped = paths.shipped(name)
     if not (shipped / "classifier.keras").exists():
-        shutil.copytree(paths.cache_dir() / CLASSIFIER_NAME, shipped, dirs_exist_ok=True)
+        shutil.copytree(paths.cache_dir() / name, shipped, dirs_exist_ok=True)
     return shipped
+
+
+def both_judges(generated, real_test, real_train) -> dict:
+    """digit_quality by the lab's CNN and by the second judge (an MLP trained apart)."""
+    return {name: digit_quality(generated, real_test, real_train, digit_classifier(name=name, verbose=0))
+            for name in JUDGES}
+
+
+def conditional_quality(generate, classifier, per_class=100, seed=0, latent_dim=100, classes=10) -> dict:
+    """For a class-conditional generator (`generate(z, labels) -> images in [-1, 1]`): of `per_class`
+    samples asked for each class, the share read as that class with confidence >= CONFIDENCE."""
+    z = np.random.default_rng(seed).standard_normal((per_class * classes, latent_dim)).astype(np.float32)
+    labels = np.repeat(np.arange(classes), per_class)
+    probs, _ = classify(generate(z, labels), classifier)
+    hit = (probs.argmax(1) == labels) & (probs.max(1) >= CONFIDENCE)
+    shares = [round(float(hit[labels == c].mean()), 4) for c in range(classes)]
+    return {"per_class": per_class, "shares": shares, "mean": round(float(np.mean(shares)), 4),
+            "weakest": int(np.argmin(shares)), "weakest_share": float(min(shares))}

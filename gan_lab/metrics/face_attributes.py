@@ -17,6 +17,7 @@ import numpy as np
 from gan_lab import modelfolder
 from gan_lab.errors import GanLabError
 from gan_lab.images import to_float
+from gan_lab.data import face_sets
 from gan_lab.metrics.frechet import frechet_distance
 from gan_lab.modelfolder import classifier_dir
 from gan_lab.models.classifiers import face_attribute_cnn
@@ -170,3 +171,25 @@ def load_classifier(folder=None):
         raise GanLabError(f"No face classifier at {path}; train one with "
                           "gan_lab.metrics.face_attributes.train_face_classifier (notebook 04 does it).")
     return keras.saving.load_model(path, safe_mode=True)
+
+
+def judge(generate, latent_dim, n=1_000, seed=1, data="procedural", n_faces=20_000, classifier=None) -> dict:
+    """The one judge of a face generator: `n` faces from seeded latents (`generate(z) -> uint8`,
+    e.g. `load_generator(path).generate`) against `n` real test faces of unseen people, with the
+    real-vs-real reference from the validation split, by the shipped attribute classifier.
+    Two generators are comparable only through the same judge (same n, seed, data and classifier)."""
+    test = face_sets.read(data, "test", n=n_faces, verbose=False)
+    val = face_sets.read(data, "val", n=n_faces, verbose=False)
+    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+    generated = np.concatenate([generate(z[i:i + 250]) for i in range(0, n, 250)])
+    figures = face_quality(generated, test.images, classifier or load_classifier(), list(test.attribute_names),
+                           second_real=val.images)
+    return figures | {"judge": {"n": n, "seed": seed, "data": str(data), "n_faces": n_faces,
+                                "classifier": CLASSIFIER_NAME}}
+
+
+def summary(figures) -> dict:
+    """The three figures the face targets name: Fréchet ratio, worst attribute gap, yaw spread share."""
+    return {"frechet_ratio": round(figures["frechet_distance"] / figures["frechet_real_vs_real"], 3),
+            "max_rate_gap": round(figures["max_rate_gap"], 4),
+            "yaw_spread": round(figures["yaw_std"]["generated"] / figures["yaw_std"]["real"], 3)}

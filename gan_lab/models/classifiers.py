@@ -19,6 +19,19 @@ def digit_cnn(num_classes=10, feature_dim=128, name="digit_classifier"):
     return keras.Model(image, layers.Dense(num_classes, activation="softmax", name="probs")(x), name=name)
 
 
+def digit_mlp(num_classes=10, feature_dim=256, name="digit_classifier_mlp"):
+    """A second judge of digits, of another kind: no convolution at all (784 -> 512 -> 256 -> 10),
+    trained apart from the CNN with its own seed, so a generator cannot please both by fitting
+    one network's quirks. The same 2-pixel shifts as augmentation."""
+    image = keras.Input((28, 28, 1), name="image")
+    x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant", fill_value=-1.0)(image)
+    x = layers.Dropout(0.1)(layers.Flatten()(x))
+    x = layers.Dropout(0.3)(layers.Dense(512, activation="relu")(x))
+    x = layers.Dense(feature_dim, activation="relu", name="features")(x)
+    x = layers.Dropout(0.3)(x)
+    return keras.Model(image, layers.Dense(num_classes, activation="softmax", name="probs")(x), name=name)
+
+
 def face_attribute_cnn(image_size=64, num_attributes=40, feature_dim=256, name="face_attributes"):
     """A lean CNN for RGB faces in [-1, 1] with two heads: "attributes" (independent sigmoid
     probabilities, multi-label) and "pose" (head yaw and pitch, in units of POSE_SCALE degrees).

@@ -10,6 +10,8 @@ from keras import layers
 from gan_lab.errors import GanLabError
 
 IMAGE_SHAPE = (28, 28, 1)
+UPSAMPLING = ("transpose", "nearest", "bilinear")
+D_NORMS = ("none", "spectral")
 
 
 def mlp_generator(latent_dim=100, widths=(256, 512, 1024), image_shape=IMAGE_SHAPE, name="generator"):
@@ -24,55 +26,116 @@ def mlp_generator(latent_dim=100, widths=(256, 512, 1024), image_shape=IMAGE_SHA
     return keras.Model(z, image, name=name)
 
 
-def mlp_discriminator(image_shape=IMAGE_SHAPE, widths=(1024, 512, 256), dropout=0.3, name="discriminator"):
-    """The classic discriminator: 784 -> 1024 -> 512 -> 256 (LeakyReLU, dropout) -> 1 logit."""
+def mlp_discriminator(image_shape=IMAGE_SHAPE, widths=(1024, 512, 256), dropout=0.3, name="discriminator",
+                      norm="none"):
+    """The classic discriminator: 784 -> 1024 -> 512 -> 256 (LeakyReLU, dropout) -> 1 logit;
+    norm="spectral" wraps every Dense in spectral normalisation."""
     image = keras.Input(image_shape, name="image")
     x = layers.Flatten()(image)
     for width in widths:
-        x = layers.Dense(width)(x)
+        x = normed(layers.Dense(width), norm)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model(image, layers.Dense(1, name="logit")(x), name=name)
+    return keras.Model(image, normed(layers.Dense(1, name="logit"), norm)(x), name=name)
 
 
-def conv_generator(latent_dim=100, filters=(64, 32), kernel=4, image_shape=IMAGE_SHAPE, name="generator"):
-    """DCGAN generator: Dense -> 7x7 map -> Conv2DTranspose x2 (stride 2, BatchNorm) -> tanh."""
+def conv_generator(latent_dim=100, filters=(64, 32), kernel=4, image_shape=IMAGE_SHAPE, name="generator",
+                   upsample="transpose"):
+    """DCGAN generator: Dense -> 7x7 map -> Conv2DTranspose x2 (stride 2, BatchNorm) -> tanh;
+    upsample="nearest"|"bilinear": upsampling then a 3x3 convolution instead (no checkerboard)."""
     side = image_shape[0] // 4
     z = keras.Input((latent_dim,), name="z")
     x = layers.Dense(side * side * filters[0], use_bias=False)(z)
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Reshape((side, side, filters[0]))(x)
-    x = layers.Conv2DTranspose(filters[1], kernel, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.LeakyReLU(0.2)(x)
-    image = layers.Conv2DTranspose(image_shape[2], kernel, strides=2, padding="same", activation="tanh", name="image")(x)
-    return keras.Model(z, image, name=name)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(_up(x, filters[1], upsample, kernel)))
+    return keras.Model(z, _up(x, image_shape[2], upsample, kernel, "tanh", "image"), name=name)
 
 
-def conv_discriminator(image_shape=IMAGE_SHAPE, filters=(32, 64), kernel=4, dropout=0.3, name="discriminator"):
+def _up(x, width, upsample, kernel, activation=None, name=None):
+    if upsample not in UPSAMPLING:
+        raise GanLabError(f"Unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLING)}.")
+    if upsample == "transpose":
+        return layers.Conv2DTranspose(width, kernel, strides=2, padding="same", use_bias=activation is not None,
+                                      activation=activation, name=name)(x)
+    x = layers.UpSampling2D(2, interpolation=upsample)(x)
+    return layers.Conv2D(width, 3, padding="same", use_bias=activation is not None, activation=activation,
+                         name=name)(x)
+
+
+def normed(layer, norm):
+    """`layer`, wrapped in spectral normalisation (Miyato et al., 2018) when asked."""
+    if norm not in D_NORMS:
+        raise GanLabError(f"Unknown discriminator normalisation {norm!r}; choose one of {', '.join(D_NORMS)}.")
+    return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+
+
+def conv_discriminator(image_shape=IMAGE_SHAPE, filters=(32, 64), kernel=4, dropout=0.3, name="discriminator",
+                       norm="none"):
     """DCGAN discriminator: strided Conv2D x2 (LeakyReLU, dropout) -> 1 logit."""
     image = keras.Input(image_shape, name="image")
     x = image
     for width in filters:
-        x = layers.Conv2D(width, kernel, strides=2, padding="same")(x)
+        x = normed(layers.Conv2D(width, kernel, strides=2, padding="same"), norm)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
-    return keras.Model(image, layers.Dense(1, name="logit")(x), name=name)
+    return keras.Model(image, normed(layers.Dense(1, name="logit"), norm)(x), name=name)
+
+
+def conditional_generator(latent_dim=100, filters=(128, 64), kernel=4, classes=10, embed=32,
+                          image_shape=IMAGE_SHAPE, name="generator", upsample="nearest"):
+    """(z, label) -> digit: the class enters as a learned embedding concatenated to z (keras-io's
+    conditional GAN feeds one-hots; an embedding is the same thing, learned), then the DCGAN stack."""
+    side = image_shape[0] // 4
+    z = keras.Input((latent_dim,), name="z")
+    label = keras.Input((1,), dtype="int32", name="label")
+    x = layers.Concatenate()([z, layers.Flatten()(layers.Embedding(classes, embed)(label))])
+    x = layers.Dense(side * side * filters[0], use_bias=False)(x)
+    x = layers.Reshape((side, side, filters[0]))(layers.LeakyReLU(0.2)(layers.BatchNormalization()(x)))
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(_up(x, filters[1], upsample, kernel)))
+    return keras.Model([z, label], _up(x, image_shape[2], upsample, kernel, "tanh", "image"), name=name)
+
+
+def projection_discriminator(filters=(64, 128), kernel=4, classes=10, image_shape=IMAGE_SHAPE, name="discriminator",
+                             norm="spectral", dropout=0.0):
+    """(image, label) -> logit with a projection (Miyato & Koyama, 2018): the logit is
+    psi(phi(x)) + <embed(y), phi(x)>, so the class is judged through the image's features rather
+    than fed in as an input channel."""
+    image = keras.Input(image_shape, name="image")
+    label = keras.Input((1,), dtype="int32", name="label")
+    x = image
+    for width in filters:
+        x = layers.LeakyReLU(0.2)(normed(layers.Conv2D(width, kernel, strides=2, padding="same"), norm)(x))
+        if dropout:
+            x = layers.Dropout(dropout)(x)
+    features = layers.GlobalAveragePooling2D()(x)
+    unconditional = normed(layers.Dense(1), norm)(features)
+    embedded = layers.Flatten()(layers.Embedding(classes, filters[-1])(label))
+    projection = layers.Dot(axes=1)([embedded, features])
+    return keras.Model([image, label], layers.Add(name="logit")([unconditional, projection]), name=name)
 
 
 ARCHITECTURES = {
     "mlp": (mlp_generator, mlp_discriminator),
     "dcgan": (conv_generator, conv_discriminator),
+    "cgan": (conditional_generator, projection_discriminator),  # class-conditional
 }
+CONDITIONAL = ("cgan",)
 
 
-def build(arch="dcgan", latent_dim=100, g_widths=None, d_widths=None):
-    """(generator, discriminator) for one of ARCHITECTURES; widths default to the builder's."""
+def build(arch="dcgan", latent_dim=100, g_widths=None, d_widths=None, upsample="transpose", norm="none"):
+    """(generator, discriminator) for one of ARCHITECTURES; widths default to the builder's.
+    `upsample` applies to the convolutional generator; `norm` ("spectral" or "none"; "batch" is
+    taken as none: these discriminators have no BatchNorm) to either discriminator."""
     if arch not in ARCHITECTURES:
         raise GanLabError(f"Unknown MNIST architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
     make_g, make_d = ARCHITECTURES[arch]
     g_kw = {} if g_widths is None else {"widths" if arch == "mlp" else "filters": tuple(g_widths)}
+    g_kw |= {"latent_dim": latent_dim}
     d_kw = {} if d_widths is None else {"widths" if arch == "mlp" else "filters": tuple(d_widths)}
-    return make_g(latent_dim=latent_dim, **g_kw), make_d(**d_kw)
+    if arch in ("dcgan", "cgan"):
+        g_kw["upsample"] = upsample
+    norm = "none" if norm == "batch" else norm
+    return make_g(**g_kw), make_d(norm=norm, **d_kw)

@@ -12,10 +12,34 @@ from tqdm.std import tqdm
 from gan_lab import images
 from gan_lab.training import checkpoints
 
+OPEN_ENDED = 1_000_000  # the epochs of a run that only a wall-clock budget ends
 
-def _due(epoch: int, every: int, total) -> bool:
-    """1-based `epoch` is due for a grid/checkpoint: every `every` epochs, and the last one."""
-    return epoch % every == 0 or epoch == total
+
+def _due(epoch: int, every: int, total, model=None) -> bool:
+    """1-based `epoch` is due for a grid/checkpoint: every `every` epochs, the last one, and the
+    one a wall-clock budget stopped."""
+    return epoch % every == 0 or epoch == total or bool(getattr(model, "stop_training", False))
+
+
+class Budget(keras.callbacks.Callback):
+    """A wall-clock budget: training stops at the first step boundary after `seconds`, and that
+    epoch's end writes the checkpoint and the grid. `spent`: seconds trained before this segment
+    (a resumed run counts its earlier segments); `total()` is what the checkpoint records."""
+
+    def __init__(self, seconds=None, spent=0.0):
+        super().__init__()
+        self.seconds, self.spent, self.stopped = seconds, float(spent), False
+        self.started = time.perf_counter()
+
+    def total(self) -> float:
+        return self.spent + time.perf_counter() - self.started
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and self.total() >= self.seconds:
+            self.model.stop_training = self.stopped = True
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -31,25 +55,29 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if done == 1 or _due(done, self.every, self.params.get("epochs")):
-            fakes = self.model.sampler(self.latents, training=False)
+        if done == 1 or _due(done, self.every, self.params.get("epochs"), self.model):
+            fakes = self.model.draw(self.latents) if hasattr(self.model, "draw") else \
+                self.model.sampler(self.latents, training=False)
             picture = images.grid(images.to_uint8(keras.ops.convert_to_numpy(fakes), self.value_range))
             self.saved[done] = images.save_png(picture, self.folder / f"epoch-{done:04d}.png", self.scale)
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Write both models and both optimizers every `every` epochs and after the last one."""
+    """Write both models and both optimizers every `every` epochs, after the last one and when a
+    budget stops the run; with the training seconds spent so far (`budget`, a Budget)."""
 
-    def __init__(self, folder, config, every=20, keep=3):
+    def __init__(self, folder, config, every=20, keep=3, budget=None):
         super().__init__()
         self.folder, self.config, self.every, self.keep = Path(folder), config, every, keep
+        self.budget = budget
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if _due(done, self.every, self.params.get("epochs")):
+        if _due(done, self.every, self.params.get("epochs"), self.model):
             m = self.model
+            spent = {"train_seconds": round(self.budget.total(), 1)} if self.budget else {}
             checkpoints.save(self.folder, done, m.checkpoint_models(), m.checkpoint_optimizers(),
-                             self.config, rng_state=m.seed_generator.state.numpy(), keep=self.keep)
+                             self.config, rng_state=m.seed_generator.state.numpy(), keep=self.keep, **spent)
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -88,7 +116,8 @@ class Progress(keras.callbacks.Callback):
         self.rates = []  # images/s of each epoch
 
     def on_train_begin(self, logs=None):
-        self.bar = tqdm(total=self.params["epochs"], initial=self.initial_epoch, desc=self.desc,
+        total = self.params["epochs"] if self.params["epochs"] < OPEN_ENDED else None  # a budget-only run
+        self.bar = tqdm(total=total, initial=self.initial_epoch, desc=self.desc,
                         unit="epoch", file=sys.stdout, dynamic_ncols=False, ncols=110)
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -29,8 +29,10 @@ def _fsync_tree(folder: Path) -> None:
             os.close(fd)
 
 
-def save(folder, epoch: int, models: dict, optimizers: dict, config: dict, rng_state=None, keep: int = 3) -> Path:
-    """Write checkpoint `epoch` under `folder` atomically; keep the newest `keep`."""
+def save(folder, epoch: int, models: dict, optimizers: dict, config: dict, rng_state=None, keep: int = 3,
+         **state) -> Path:
+    """Write checkpoint `epoch` under `folder` atomically; keep the newest `keep`. `state`: more
+    of the run's state for state.json (e.g. the training seconds spent so far)."""
     folder = Path(folder)
     final = folder / f"{PREFIX}{epoch:06d}"
     tmp = folder / f".{final.name}.tmp"
@@ -42,7 +44,7 @@ def save(folder, epoch: int, models: dict, optimizers: dict, config: dict, rng_s
     if rng_state is not None:
         arrays["rng_state"] = np.asarray(rng_state)
     np.savez(tmp / "optimizers.npz", **arrays)
-    (tmp / "state.json").write_text(json.dumps({"epoch": epoch, "config": config}, indent=2))
+    (tmp / "state.json").write_text(json.dumps({"epoch": epoch, "config": config, **state}, indent=2))
     _fsync_tree(tmp)
     if final.exists():  # re-saving the same epoch: move the old one aside first
         shutil.rmtree(final)
@@ -77,8 +79,10 @@ def read_state(ckpt) -> dict:
 def check_config(ckpt, config: dict) -> None:
     """Refuse to resume a run whose architecture differs from the checkpoint's."""
     saved = read_state(ckpt)["config"]
-    keys = ("model", "arch", "latent_dim", "g_widths", "d_widths", "base", "loss", "image_shape")
-    diff = {k: (saved.get(k), config.get(k)) for k in keys if saved.get(k) != config.get(k)}
+    now = json.loads(json.dumps(config))  # as saved: tuples become lists
+    keys = ("model", "arch", "latent_dim", "g_widths", "d_widths", "base", "d_base", "loss", "image_shape",
+            "upsample", "d_norm")
+    diff = {k: (saved.get(k), now.get(k)) for k in keys if k in saved and saved[k] != now.get(k)}
     if diff:
         said = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
         raise GanLabError(f"Cannot resume from {ckpt}: it was trained with a different setup ({said}). "

@@ -5,22 +5,24 @@ folder, callbacks, checkpoints and resume as the MNIST GAN (`training.runs.fit`)
 """
 
 import keras
+import numpy as np
 
 from gan_lab import latent, modelfolder
 from gan_lab.data import face_sets, imagefiles
 from gan_lab.errors import GanLabError
 from gan_lab.models import dcgan, vae
 from gan_lab.repro import seed_everything
-from gan_lab.training.gan import GAN
-from gan_lab.training.runs import fit, learning_rate, save_generator
+from gan_lab.training.runs import fit, save_generator
+from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, learning_rate
 from gan_lab.training.vae import VAE
 
+EXTRA_SEED = 1  # the extra training faces: a set of its own, no person shared with the seed-0 set
 COMMON = {"data": face_sets.PROCEDURAL, "n_faces": 20_000, "image_size": 64, "latent_dim": 128, "base": 24,
           "batch_size": 64, "lr_decay": "cosine", "xla": True, "grid_every": 2, "checkpoint_every": 2,
-          "max_images": None}
+          "max_images": None, "minutes": None, "extra_faces": 0}
 # XLA compiles the train step: the DCGAN at base 32 trained at 113 against 93 images/s without it.
 DEFAULTS = {
-    "dcgan": COMMON | {"loss": "nonsaturating", "lr": 2e-4, "beta_1": 0.5, "label_smoothing": 0.1, "ema": 0.999},
+    "dcgan": COMMON | GAN_OPTIONS | {"d_base": None},
     "vae": COMMON | {"lr": 1e-3, "beta_1": 0.9, "beta": 1.0},
 }
 
@@ -38,9 +40,18 @@ def options(model, overrides) -> dict:
 def training_faces(cfg):
     """The training split's uint8 faces (all, or the first max_images) and where they came from.
     The face set itself is always drawn with seed 0 (the set notebooks 04-06 share); the training
-    seed changes the model's initialisation and the batch order, not the data."""
+    seed changes the model's initialisation and the batch order, not the data. `extra_faces` adds
+    that many procedural faces of other people (a set drawn with EXTRA_SEED, all for training), so
+    the test and validation people that judge the model stay unseen."""
     train = face_sets.read(cfg["data"], "train", cfg["image_size"], cfg["n_faces"], seed=0, verbose=False)
-    images = train.images[:cfg["max_images"]] if cfg["max_images"] else train.images
+    images = train.images
+    if cfg["extra_faces"]:
+        if str(cfg["data"]) != face_sets.PROCEDURAL:
+            raise GanLabError("extra_faces draws more procedural faces; it cannot add to a CelebA folder.")
+        extra = face_sets.read(face_sets.PROCEDURAL, "all", cfg["image_size"], cfg["extra_faces"],
+                               seed=EXTRA_SEED, verbose=False)
+        images = np.concatenate([images, extra.images])
+    images = images[:cfg["max_images"]] if cfg["max_images"] else images
     if len(images) < cfg["batch_size"]:
         raise GanLabError(f"{len(images)} training faces in {train.root} is fewer than one batch "
                           f"({cfg['batch_size']}); use more faces or a smaller batch_size.")
@@ -50,32 +61,30 @@ def training_faces(cfg):
 
 def _trainer(model, cfg, seed, steps):
     """The compiled GAN or VAE for `cfg`."""
-    def adam():
-        return keras.optimizers.Adam(learning_rate(cfg, steps), beta_1=cfg["beta_1"])
-
     if model == "dcgan":
-        generator, discriminator = dcgan.build(cfg["latent_dim"], cfg["image_size"], cfg["base"])
-        trainer = GAN(generator, discriminator, seed=seed, ema=cfg["ema"])
-        trainer.compile(d_optimizer=adam(), g_optimizer=adam(), loss=cfg["loss"],
-                        label_smoothing=cfg["label_smoothing"], jit_compile=cfg["xla"])
-    else:
-        encoder, decoder = vae.build(cfg["latent_dim"], cfg["image_size"], cfg["base"])
-        trainer = VAE(encoder, decoder, beta=cfg["beta"], seed=seed)
-        trainer.compile(optimizer=adam(), jit_compile=cfg["xla"])
+        generator, discriminator = dcgan.build(cfg["latent_dim"], cfg["image_size"], cfg["base"],
+                                               upsample=cfg["upsample"], norm=cfg["d_norm"], d_base=cfg["d_base"])
+        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"])
+    encoder, decoder = vae.build(cfg["latent_dim"], cfg["image_size"], cfg["base"])
+    trainer = VAE(encoder, decoder, beta=cfg["beta"], seed=seed)
+    optimizer = keras.optimizers.Adam(learning_rate(cfg["lr"], cfg["lr_decay"], steps), beta_1=cfg["beta_1"])
+    trainer.compile(optimizer=optimizer, jit_compile=cfg["xla"])
     return trainer
 
 
-def train(model, out, epochs, seed=0, resume=False, **overrides):
+def train(model, out, epochs=None, seed=0, resume=False, **overrides):
     """Train the face `model` ("dcgan" or "vae") in run folder `out`; returns (RunResult, trainer).
 
-    overrides: any key of DEFAULTS[model] (data, n_faces, latent_dim, base, batch_size, lr, beta...).
+    overrides: any key of DEFAULTS[model] (data, n_faces, latent_dim, base, batch_size, lr, beta, the
+    toolkit's augment, d_norm, upsample, r1_gamma ..., and `minutes`, a wall-clock budget).
+    With only a budget, `epochs` is open-ended and the learning rate stays constant.
     The generator (the DCGAN's averaged generator, the VAE's decoder) is saved as
     out/generator.keras with model.json; the VAE's encoder beside it as encoder.keras.
     """
     cfg = options(model, overrides)
     seed_everything(seed)
     images, source = training_faces(cfg)
-    steps = epochs * (len(images) // cfg["batch_size"])
+    steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
     trainer = _trainer(model, cfg, seed, steps)
     size = cfg["image_size"]
     config = {"model": f"faces-{model}", "arch": model, "image_shape": [size, size, 3], "seed": seed,
@@ -84,10 +93,11 @@ def train(model, out, epochs, seed=0, resume=False, **overrides):
     result = fit(trainer, batches, out, config, epochs,
                  images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, cfg["latent_dim"], seed), grid_every=cfg["grid_every"],
-                 checkpoint_every=cfg["checkpoint_every"], resume=resume)
-    result.info = {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
+                 checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
+    result.info |= {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
                    "batch_size": cfg["batch_size"], "base_width": cfg["base"]}
-    result.info |= {"loss": cfg["loss"]} if model == "dcgan" else {"beta": cfg["beta"]}
+    result.info |= {"toolkit": {k: cfg[k] for k in GAN_OPTIONS} | {"d_base": cfg["d_base"]}} if model == "dcgan" \
+        else {"beta": cfg["beta"]}
     save_generator(result, trainer.sampler, **result.info)
     if model == "vae":
         modelfolder.save_keras(trainer.encoder, result.out / "encoder.keras")

@@ -1,25 +1,39 @@
 """The GAN as one keras.Model: it owns generator and discriminator and trains both
-in `train_step`, so `fit`, callbacks and progress bars work as for any Keras model."""
+in `train_step`, so `fit`, callbacks and progress bars work as for any Keras model.
+
+The training toolkit every GAN of the lab shares lives here: DiffAugment on real and generated
+images in both steps (`augment`), a lazy R1 penalty every `r1_every` discriminator steps
+(`r1_gamma`), the loss (non-saturating, hinge, WGAN-GP), separate optimizers for D and G, and
+the EMA generator with a half-life counted in images (`ema_half_life`).
+"""
 
 import keras
 import tensorflow as tf
 
+from gan_lab import flops
 from gan_lab.errors import GanLabError
+from gan_lab.training import augment as diffaugment
 from gan_lab.training import losses
 
 
 class GAN(keras.Model):
     """Adversarial training of `generator` (z -> image) against `discriminator` (image -> logit)."""
 
-    def __init__(self, generator, discriminator, seed=0, ema=0.999, **kwargs):
+    def __init__(self, generator, discriminator, seed=0, ema=0.999, ema_half_life=None, num_classes=None, **kwargs):
+        """`num_classes`: a class-conditional GAN, whose generator takes [z, label] and whose
+        discriminator takes [image, label] (labels int32 of shape (n, 1)); data are (images, labels)."""
         super().__init__(**kwargs)
+        self.num_classes = num_classes
         self.generator = generator
         self.discriminator = discriminator
         # An exponential moving average of the generator's weights gives visibly cleaner
         # samples than the last step's weights (as in ProGAN/StyleGAN); it is what we ship.
-        self.ema = ema
-        self.ema_generator = keras.models.clone_model(generator) if ema else generator
-        if ema:
+        # `ema_half_life` (images, as StyleGAN2's ema_kimg) sets the decay from the batch size at
+        # the first step; else `ema` is the decay per step (0 turns the average off).
+        self.ema, self.ema_half_life = ema, ema_half_life
+        averaged = bool(ema or ema_half_life)
+        self.ema_generator = keras.models.clone_model(generator) if averaged else generator
+        if averaged:
             self.ema_generator.set_weights(generator.get_weights())
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -29,13 +43,20 @@ class GAN(keras.Model):
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")  # mean logit on generated ones
 
     def compile(self, d_optimizer, g_optimizer, loss="nonsaturating", label_smoothing=0.1,
-                gp_weight=10.0, d_steps=1, **kwargs):
+                gp_weight=10.0, d_steps=1, augment=None, cutout=0.5, r1_gamma=0.0, r1_every=16, **kwargs):
+        """`augment`: a DiffAugment policy ("color,translation,cutout", or None); `cutout`: the
+        side of its square as a share of the image's; `r1_gamma`: weight of the R1 penalty on
+        real images (0: off), applied every `r1_every` D steps and scaled up by it (lazy R1)."""
         if loss not in losses.LOSSES:
             raise GanLabError(f"Unknown GAN loss {loss!r}; choose one of {list(losses.LOSSES)}.")
+        if r1_gamma < 0 or int(r1_every) < 1:
+            raise GanLabError(f"r1_gamma must be >= 0 and r1_every >= 1; got {r1_gamma}, {r1_every}.")
         super().compile(**kwargs)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         self.loss_name, self.label_smoothing = loss, label_smoothing
         self.gp_weight, self.d_steps = gp_weight, d_steps
+        self.policy, self.cutout = diffaugment.parse(augment), cutout
+        self.r1_gamma, self.r1_every = float(r1_gamma), int(r1_every)
 
     @property
     def sampler(self):
@@ -49,7 +70,11 @@ class GAN(keras.Model):
 
     def checkpoint_models(self):
         models = {"generator": self.generator, "discriminator": self.discriminator}
-        return models | ({"ema_generator": self.ema_generator} if self.ema else {})
+        return models | ({"ema_generator": self.ema_generator} if self.ema_generator is not self.generator else {})
+
+    def training_flops(self) -> float:
+        """FLOPs per training image (flops.gan_training_flops), for the share of the SGEMM peak."""
+        return flops.gan_training_flops(self.generator, self.discriminator)
 
     def checkpoint_optimizers(self):
         return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
@@ -61,16 +86,54 @@ class GAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
+    def draw(self, z):
+        """Images of the averaged generator for latents `z` (sample grids): a conditional GAN draws
+        the classes in turn (0, 1, 2 ... across each row of a grid 10 wide)."""
+        z = keras.ops.convert_to_tensor(z)
+        if not self.num_classes:
+            return self.ema_generator(z, training=False)
+        labels = keras.ops.reshape(keras.ops.arange(keras.ops.shape(z)[0]) % self.num_classes, (-1, 1))
+        return self.ema_generator([z, keras.ops.cast(labels, "int32")], training=False)
+
     def _latents(self, n):
         return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
 
-    def _d_loss(self, real, fake, real_logits, fake_logits):
+    def _labels(self, n):
+        """Uniform random classes (n, 1), or None for an unconditional GAN."""
+        if not self.num_classes:
+            return None
+        return keras.ops.cast(keras.random.randint((n, 1), 0, self.num_classes, seed=self.seed_generator), "int32")
+
+    def _generate(self, n, labels, training=True):
+        z = self._latents(n)
+        return self.generator(z if labels is None else [z, labels], training=training)
+
+    def _judge(self, images, labels):
+        return self.discriminator(images if labels is None else [images, labels], training=True)
+
+    def _augment(self, images):
+        """What the discriminator sees: DiffAugment of real and fake alike (identity when off)."""
+        if not self.policy:
+            return images
+        return diffaugment.diff_augment(images, self.policy, self.seed_generator, self.cutout)
+
+    def _r1(self, real, labels=None):
+        """Lazy R1 (StyleGAN2): gamma/2 * E||grad_x D(x)||^2 on the (augmented) reals, every
+        r1_every D steps and multiplied by r1_every, so it weighs as if applied every step."""
+        def penalty():
+            score = lambda x: self._judge(x, labels)  # noqa: E731
+            return losses.r1_penalty(score, real) * (0.5 * self.r1_gamma * self.r1_every)
+
+        due = tf.equal(self.d_optimizer.iterations % self.r1_every, 0)
+        return tf.cond(due, penalty, lambda: tf.constant(0.0))
+
+    def _d_loss(self, real, fake, real_logits, fake_logits, labels=None):
         if self.loss_name == "nonsaturating":
             return losses.d_nonsaturating(real_logits, fake_logits, self.label_smoothing)
         if self.loss_name == "hinge":
             return losses.d_hinge(real_logits, fake_logits)
         eps = keras.random.uniform((tf.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
-        penalty = losses.gradient_penalty(self.discriminator, real, fake, eps)
+        penalty = losses.gradient_penalty(lambda x: self._judge(x, labels), real, fake, eps)
         return losses.d_wasserstein(real_logits, fake_logits) + self.gp_weight * penalty
 
     def _g_loss(self, fake_logits):
@@ -78,37 +141,47 @@ class GAN(keras.Model):
             return losses.g_nonsaturating(fake_logits)
         return losses.g_critic(fake_logits)
 
-    def _d_step(self, real):
+    def _d_step(self, real, labels=None):
         n = tf.shape(real)[0]
-        fake = self.generator(self._latents(n), training=True)
+        fake_labels = self._labels(n)
+        fake = self._augment(self._generate(n, fake_labels))
+        real = self._augment(real)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            d_loss = self._d_loss(real, fake, real_logits, fake_logits)
+            real_logits = self._judge(real, labels)
+            fake_logits = self._judge(fake, fake_labels)
+            d_loss = self._d_loss(real, fake, real_logits, fake_logits, labels)
+            if self.r1_gamma:
+                d_loss += self._r1(real, labels)
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
         return d_loss, real_logits, fake_logits
 
-    def _update_ema(self):
+    def _update_ema(self, batch):
         # Warm-up (as in TF's ExponentialMovingAverage with num_updates): early on, when the
         # weights still move fast, average over fewer steps so early grids are not grey.
         step = tf.cast(self.g_optimizer.iterations, "float32")
-        decay = tf.minimum(self.ema, (1.0 + step) / (10.0 + step))
+        target = self.ema if not self.ema_half_life else \
+            tf.pow(0.5, tf.cast(batch, "float32") / float(self.ema_half_life))
+        decay = tf.minimum(target, (1.0 + step) / (10.0 + step))
         for avg, w in zip(self.ema_generator.weights, self.generator.weights):
             avg.assign(decay * avg + (1.0 - decay) * w)
 
     def train_step(self, real):
-        if isinstance(real, tuple):  # (images, labels) datasets: labels are not used
-            real = real[0]
+        labels = None
+        if isinstance(real, tuple):  # (images, labels): a conditional GAN uses them, others do not
+            real, labels = real[0], (keras.ops.reshape(keras.ops.cast(real[1], "int32"), (-1, 1))
+                                     if self.num_classes else None)
         for _ in range(self.d_steps):
-            d_loss, real_logits, fake_logits = self._d_step(real)
+            d_loss, real_logits, fake_logits = self._d_step(real, labels)
+        n = tf.shape(real)[0]
         with tf.GradientTape() as tape:
-            fakes = self.generator(self._latents(tf.shape(real)[0]), training=True)
-            g_loss = self._g_loss(self.discriminator(fakes, training=True))
+            fake_labels = self._labels(n)
+            fakes = self._generate(n, fake_labels)
+            g_loss = self._g_loss(self._judge(self._augment(fakes), fake_labels))
         weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
-        if self.ema:
-            self._update_ema()
+        if self.ema_generator is not self.generator:
+            self._update_ema(tf.shape(real)[0])
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.reduce_mean(real_logits))

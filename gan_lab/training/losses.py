@@ -31,12 +31,24 @@ def g_critic(fake_logits):
     return -tf.reduce_mean(fake_logits)
 
 
-def gradient_penalty(discriminator, real, fake, epsilon):
-    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates x_hat (Gulrajani et al., 2017)."""
+def gradient_penalty(score, real, fake, epsilon):
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates x_hat (Gulrajani et al., 2017).
+    `score(images) -> logits`: the discriminator (with its labels, for a conditional one)."""
     mixed = real + epsilon * (fake - real)
     with tf.GradientTape() as tape:
         tape.watch(mixed)
-        scores = discriminator(mixed, training=True)
+        scores = score(mixed)
     grads = tape.gradient(scores, mixed)
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=tf.range(1, tf.rank(grads))) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def r1_penalty(score, real):
+    """R1 (Mescheder et al., 2018): E ||grad_x D(x)||^2 on real images, which keeps the
+    discriminator flat where the data is, so it cannot overshoot the generator.
+    `score(images) -> logits`: the discriminator, or a Keras model taking the images alone."""
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        total = tf.reduce_sum(score(real))  # inside the tape, or nothing is recorded
+    grads = tape.gradient(total, real)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=tf.range(1, tf.rank(grads))))

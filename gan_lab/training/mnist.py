@@ -1,25 +1,25 @@
 """Train the MNIST GAN end to end: data, models, GAN, run folder, final generator."""
 
-import keras
-
 from gan_lab import latent
 from gan_lab.data import mnist as mnist_data
 from gan_lab.errors import GanLabError
 from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
-from gan_lab.training.gan import GAN
-from gan_lab.training.runs import fit, learning_rate, save_generator
+from gan_lab.training.runs import fit, save_generator
+from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan
 
 # XLA fuses the dense GAN's layers: 1,785 vs 1,328 training images/s on 2 cores; on the
 # DCGAN's convolutions it made no measurable difference (1,073 vs 1,013), so it stays off
 # there and saves the compile time. Measured with `gan-lab train mnist --epochs 15 --[no-]xla`.
-XLA_BY_ARCH = {"mlp": True, "dcgan": False}
+XLA_BY_ARCH = {"mlp": True, "dcgan": False, "cgan": False}
+NUM_CLASSES = 10
 
-DEFAULTS = {"arch": "mlp", "loss": "nonsaturating", "latent_dim": 100, "batch_size": 64,
-            "lr": 4e-4, "beta_1": 0.5, "label_smoothing": 0.1, "ema": 0.999, "lr_decay": "cosine", "xla": None, "g_widths": None, "d_widths": None, "grid_every": 20, "checkpoint_every": 20}
+DEFAULTS = GAN_OPTIONS | {"arch": "mlp", "latent_dim": 100, "batch_size": 64, "lr": 4e-4, "cutout": 0.25, "d_norm": "none",
+                          "xla": None, "g_widths": None, "d_widths": None, "grid_every": 20, "checkpoint_every": 20,
+                          "minutes": None}
 
 
-def train(out, epochs, seed=0, resume=False, source="auto", max_images=None, **overrides):
+def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None, **overrides):
     """Train an MNIST GAN in run folder `out`; returns (RunResult, GAN).
 
     overrides: any key of DEFAULTS (arch, loss, latent_dim, batch_size, lr, ...).
@@ -33,19 +33,22 @@ def train(out, epochs, seed=0, resume=False, source="auto", max_images=None, **o
     seed_everything(seed)
     digits = mnist_data.load("train", source=source)
     images = digits.images[:max_images] if max_images else digits.images
-    generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"], cfg["d_widths"])
-    gan = GAN(generator, discriminator, seed=seed, ema=cfg["ema"])
-    steps = epochs * (len(images) // cfg["batch_size"])
-    gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate(cfg, steps), beta_1=cfg["beta_1"]),
-                g_optimizer=keras.optimizers.Adam(learning_rate(cfg, steps), beta_1=cfg["beta_1"]),
-                loss=cfg["loss"], label_smoothing=cfg["label_smoothing"], jit_compile=cfg["xla"])
-    config = {"model": "mnist", "image_shape": [28, 28, 1], "seed": seed, "data_source": digits.source,
+    generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"], cfg["d_widths"],
+                                                  upsample=cfg["upsample"], norm=cfg["d_norm"])
+    steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
+    classes = NUM_CLASSES if cfg["arch"] in mnist_models.CONDITIONAL else None
+    gan = compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
+    config = {"model": "mnist-conditional" if classes else "mnist", "image_shape": [28, 28, 1], "seed": seed, "data_source": digits.source,
               "train_images": len(images), "epochs": epochs} | cfg
-    batches = mnist_data.dataset(images, cfg["batch_size"], seed, drop_remainder=True)
+    labels = (digits.labels[:max_images] if max_images else digits.labels) if classes else None
+    batches = mnist_data.dataset(images, cfg["batch_size"], seed, labels=labels, drop_remainder=True)
     result = fit(gan, batches, out, config, epochs, images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, cfg["latent_dim"], seed), grid_every=cfg["grid_every"],
-                 checkpoint_every=cfg["checkpoint_every"], resume=resume)
-    result.info = {"data_source": digits.source, "train_images": len(images), "architecture": cfg["arch"],
-                   "loss": cfg["loss"], "seed": seed, "batch_size": cfg["batch_size"]}
+                 checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
+    result.info |= {"data_source": digits.source, "train_images": len(images), "architecture": cfg["arch"],
+                   "loss": cfg["loss"], "seed": seed, "batch_size": cfg["batch_size"],
+                   "toolkit": {k: cfg[k] for k in GAN_OPTIONS}}
+    if classes:
+        result.info |= {"num_classes": classes, "classes": [str(d) for d in range(classes)]}
     save_generator(result, gan.ema_generator, **result.info)
     return result, gan

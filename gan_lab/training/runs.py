@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gan_lab import modelfolder, paths
+from gan_lab import flops, modelfolder, paths
 from gan_lab.errors import GanLabError
 from gan_lab.training import callbacks, checkpoints
 
@@ -33,11 +33,7 @@ class RunResult:
     info: dict = field(default_factory=dict)
 
 
-def learning_rate(cfg, steps):
-    """Constant, or cosine-decayed to zero over the whole run (sharper final samples)."""
-    if cfg["lr_decay"] == "cosine":
-        return keras.optimizers.schedules.CosineDecay(cfg["lr"], steps)
-    return cfg["lr"]
+OPEN_ENDED = callbacks.OPEN_ENDED
 
 
 def prepare_out(out, resume: bool) -> Path:
@@ -50,18 +46,33 @@ def prepare_out(out, resume: bool) -> Path:
     return out
 
 
-def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
-        grid_every=20, checkpoint_every=20, keep=3, resume=False, value_range=(-1.0, 1.0)) -> RunResult:
-    """Train `trainer` (a compiled GAN/VAE-style model) on `data` for `epochs` in run folder `out`."""
-    if int(epochs) <= 0:
+def check_budget(epochs, minutes):
+    """Refuse a run with neither length nor budget, or with a budget that is not positive."""
+    if epochs is None and minutes is None:
+        raise GanLabError("Give the run a length: epochs, a wall-clock budget in minutes, or both.")
+    if epochs is not None and int(epochs) <= 0:
         raise GanLabError(f"epochs must be a positive number, got {epochs}.")
+    if minutes is not None and not float(minutes) > 0:
+        raise GanLabError(f"minutes must be a positive budget, got {minutes}.")
+
+
+def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
+        grid_every=20, checkpoint_every=20, keep=3, resume=False, value_range=(-1.0, 1.0), minutes=None) -> RunResult:
+    """Train `trainer` (a compiled GAN/VAE-style model) on `data` for `epochs` in run folder `out`,
+    or until `minutes` of training time (counted over resumed segments too) are spent."""
+    check_budget(epochs, minutes)
+    epochs = int(epochs or OPEN_ENDED)
     out = prepare_out(out, resume)
     ckpt_dir = out / "checkpoints"
     trainer.build_optimizers()
-    initial_epoch = 0
+    initial_epoch, spent = 0, 0.0
     found = checkpoints.latest(ckpt_dir) if resume else None
     if found:
         checkpoints.check_config(found, config)
+        spent = float(checkpoints.read_state(found).get("train_seconds", 0.0))
+        if minutes is not None and spent >= minutes * 60:
+            raise GanLabError(f"{out} has already trained {spent / 60:.1f} min, its whole budget of {minutes:g} min; "
+                              "nothing was written. Give a larger --minutes to train on.")
         state = checkpoints.restore(found, trainer.checkpoint_models(), trainer.checkpoint_optimizers())
         if state.get("rng_state") is not None:
             trainer.seed_generator.state.assign(state["rng_state"])
@@ -71,9 +82,10 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
     else:  # nothing to resume: rows left by a run killed before its first checkpoint are stale
         (out / "history.csv").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    budget = callbacks.Budget(minutes * 60 if minutes is not None else None, spent)
     grid = callbacks.SampleGrid(sample_latents, out / "samples", grid_every, value_range)
     progress = callbacks.Progress(images_per_epoch, initial_epoch)
-    cbs = [grid, callbacks.Checkpoint(ckpt_dir, config, checkpoint_every, keep),
+    cbs = [budget, grid, callbacks.Checkpoint(ckpt_dir, config, checkpoint_every, keep, budget),
            callbacks.HistoryCSV(out / "history.csv"),
            keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False), progress]
     start = time.perf_counter()
@@ -83,7 +95,23 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
                               shuffle=False).history  # the tf.data pipeline shuffles
     seconds = time.perf_counter() - start
     rate = float(np.median(progress.rates[1:] or progress.rates or [0.0]))  # the first epoch includes tracing
-    return RunResult(out, history, grid.saved, epochs, seconds, rate)
+    done = initial_epoch + len(next(iter(history.values()), []))
+    result = RunResult(out, history, grid.saved, done, seconds, rate)
+    result.info = {"budget_minutes": minutes, "stopped_by_budget": budget.stopped,
+                   "total_train_seconds": round(budget.total(), 1)} | roofline(trainer, rate)
+    return result
+
+
+def roofline(trainer, images_per_second) -> dict:
+    """FLOPs per training image counted from the models, the rate they were done at, and its share
+    of this machine's SGEMM peak (measured now, after training, on a quiet machine)."""
+    if not hasattr(trainer, "training_flops") or not images_per_second:
+        return {}
+    per_image = trainer.training_flops()
+    peak = flops.sgemm_peak(seconds=1.5)
+    achieved = images_per_second * per_image / 1e9
+    return {"train_mflops_per_image": round(per_image / 1e6, 1), "train_gflops": round(achieved, 1),
+            "sgemm_peak_gflops": round(peak, 1), "train_peak_share": round(achieved / peak, 4)}
 
 
 def trim_history(path, last_epoch: int) -> None:

@@ -4,6 +4,8 @@ reconstruction + beta * KL, so `fit`, the callbacks and the run folder work as f
 import keras
 import tensorflow as tf
 
+from gan_lab import flops
+
 LOG_VAR_LIMIT = 10.0  # clip log-variances: exp(+-10) keeps early steps finite
 
 
@@ -44,6 +46,10 @@ class VAE(keras.Model):
 
     def build_optimizers(self):
         self.optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
+
+    def training_flops(self) -> float:
+        """FLOPs per training image: encoder and decoder, forward and backward (3 forwards)."""
+        return 3 * (flops.flops_per_image(self.encoder) + flops.flops_per_image(self.decoder))
 
     def checkpoint_models(self):
         return {"encoder": self.encoder, "decoder": self.decoder}

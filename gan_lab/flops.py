@@ -1,0 +1,55 @@
+"""Arithmetic counted from a model, and the machine's own peak to hold it against.
+
+    flops_per_image(model)        2 x multiply-adds of its Dense and convolution layers, per image
+    gan_training_flops(g, d)      per training image of a GAN step (both networks, both passes)
+    sgemm_peak()                  this machine's FP32 matrix-multiply rate (GFLOP/s), the roofline
+"""
+
+import time
+
+import numpy as np
+from keras import layers
+
+
+def sgemm_peak(n=2048, seconds=3.0) -> float:
+    """This machine's FP32 matrix-multiply rate in GFLOP/s (NumPy's BLAS, all cores), best of runs."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
+    a @ b  # warm-up
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def flops_per_image(model) -> float:
+    """Multiply-adds x 2 of the Dense and convolution layers of a Keras model, per image (layers
+    inside wrappers such as SpectralNormalization included)."""
+    total = 0
+    for outer in _leaf_layers(model):
+        layer = getattr(outer, "layer", outer)  # a wrapper's own shapes, its inner layer's kernel
+        if isinstance(layer, layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        elif isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            kh, kw, a, b = layer.kernel.shape  # Conv2D: (kh, kw, in, out); transpose: (kh, kw, out, in)
+            spatial = outer.output.shape if isinstance(layer, layers.Conv2D) else outer.input.shape
+            total += 2 * spatial[1] * spatial[2] * kh * kw * a * b
+    return float(total)
+
+
+def gan_training_flops(generator, discriminator) -> float:
+    """FLOPs per training image of one D step and one G step, a backward pass counted as two
+    forwards: D step = G forward + D forward and backward on real and fake (G + 6 D); G step = G and
+    D forward and backward (3 G + 3 D). R1 and augmentation come on top (a few per cent)."""
+    g, d = flops_per_image(generator), flops_per_image(discriminator)
+    return 4 * g + 9 * d
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _leaf_layers(layer)
+        else:
+            yield layer

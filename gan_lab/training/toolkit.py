@@ -1,0 +1,57 @@
+"""The training toolkit's settings, shared by every GAN of the lab (MNIST, faces): one place that
+turns a config into compiled optimizers and a compiled `GAN`.
+
+    GAN_OPTIONS   the toolkit's knobs and their defaults (each a `gan-lab train` flag)
+    compile_gan   Adam for D and G (separate learning rates and betas), loss, DiffAugment, lazy R1
+"""
+
+import keras
+
+from gan_lab.errors import GanLabError
+from gan_lab.training import augment
+from gan_lab.training.gan import GAN
+
+GAN_OPTIONS = {
+    "loss": "nonsaturating", "lr": 2e-4, "lr_g": None, "lr_d": None, "beta_1": 0.5, "beta_2": 0.999,
+    "label_smoothing": 0.1, "ema": 0.999, "ema_half_life": None, "augment": None, "cutout": 0.5,
+    "r1_gamma": 0.0, "r1_every": 16, "lr_decay": "cosine", "upsample": "transpose", "d_norm": "batch",
+}
+
+
+def learning_rate(value, decay, steps):
+    """Constant, or cosine-decayed to zero over `steps` (sharper final samples). A run with only a
+    wall-clock budget has no known length: it keeps the rate constant."""
+    if decay == "cosine" and steps:
+        return keras.optimizers.schedules.CosineDecay(value, steps)
+    if decay not in ("cosine", "constant"):
+        raise GanLabError(f"Unknown learning-rate decay {decay!r}; choose cosine or constant.")
+    return value
+
+
+def check(cfg) -> dict:
+    """Refuse a bad toolkit setting now, with the reason, rather than mid-training."""
+    augment.parse(cfg["augment"])
+    if not 0 < float(cfg["cutout"]) <= 1:
+        raise GanLabError(f"cutout is the square's side as a share of the image's, in (0, 1]; got {cfg['cutout']}.")
+    for key in ("lr", "lr_g", "lr_d"):
+        if cfg[key] is not None and not cfg[key] > 0:
+            raise GanLabError(f"{key} must be positive; got {cfg[key]}.")
+    if cfg["ema_half_life"] is not None and not cfg["ema_half_life"] > 0:
+        raise GanLabError(f"ema_half_life is a number of images, > 0; got {cfg['ema_half_life']}.")
+    return cfg
+
+
+def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=None) -> GAN:
+    """The GAN of `cfg` (a dict with GAN_OPTIONS' keys), compiled for `steps` optimizer steps."""
+    check(cfg)
+
+    def adam(lr):
+        return keras.optimizers.Adam(learning_rate(lr or cfg["lr"], cfg["lr_decay"], steps),
+                                     beta_1=cfg["beta_1"], beta_2=cfg["beta_2"])
+
+    gan = GAN(generator, discriminator, seed=seed, ema=cfg["ema"], ema_half_life=cfg["ema_half_life"],
+              num_classes=num_classes)
+    gan.compile(d_optimizer=adam(cfg["lr_d"]), g_optimizer=adam(cfg["lr_g"]), loss=cfg["loss"],
+                label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], cutout=cfg["cutout"],
+                r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=xla)
+    return gan

@@ -1,0 +1,179 @@
+"""The training toolkit, part by part: DiffAugment, spectral norm, lazy R1, upsample-then-convolve
+generators, the EMA half-life, separate optimizers and the wall-clock budget."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from gan_lab import GanLabError
+from gan_lab.models import dcgan
+from gan_lab.models import mnist as mnist_models
+from gan_lab.training import augment, losses, runs, toolkit
+from gan_lab.training.gan import GAN
+
+
+@pytest.fixture
+def seed():
+    return keras.random.SeedGenerator(0)
+
+
+def test_policies_parse_and_unknown_ones_are_refused():
+    assert augment.parse("color, translation,cutout") == ("color", "translation", "cutout")
+    assert augment.parse(None) == augment.parse("none") == ()
+    with pytest.raises(GanLabError, match="Unknown augmentation rotate; DiffAugment policies are color"):
+        augment.parse("color,rotate")
+    with pytest.raises(GanLabError, match="Unknown augmentation"):
+        toolkit.check(toolkit.GAN_OPTIONS | {"augment": "flip"})
+
+
+def test_translation_moves_whole_images_by_at_most_an_eighth(seed):
+    x = tf.constant(np.arange(16 * 16, dtype="float32").reshape(1, 16, 16, 1).repeat(64, 0) + 1)
+    out = augment.translation(x, seed).numpy()
+    for img in out:
+        ys, xs = np.nonzero(img[..., 0])
+        kept = img[img > 0]
+        first = int(kept.min()) - 1  # the original index of the first pixel kept
+        oy, ox = divmod(first, 16)
+        shift_y, shift_x = ys.min() - oy, xs.min() - ox
+        assert abs(shift_y) <= 2 and abs(shift_x) <= 2  # 16 / 8
+        np.testing.assert_array_equal(np.roll(np.roll(x[0].numpy(), shift_y, 0), shift_x, 1)[img > 0], kept)
+    assert len({tuple(np.argwhere(img[..., 0] > 0).min(0)) for img in out}) > 3  # per-image shifts
+
+
+def test_cutout_zeroes_one_square_per_image(seed):
+    out = augment.cutout(tf.ones((32, 16, 16, 3)), seed, ratio=0.5).numpy()
+    for img in out:
+        hole = np.argwhere(img[..., 0] == 0)
+        assert len(hole) > 0 and (img[..., 0] == img[..., 2]).all()  # the same square in every channel
+        (y0, x0), (y1, x1) = hole.min(0), hole.max(0)
+        assert (img[y0:y1 + 1, x0:x1 + 1] == 0).all() and y1 - y0 < 9 and x1 - x0 < 9  # one square, half the side
+
+
+def test_color_is_an_affine_map_per_image(seed):
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 3)).astype("float32"))
+    out = augment.color(x, seed).numpy()
+    assert not np.allclose(out, x.numpy())
+    gray = tf.constant(np.random.default_rng(1).uniform(-1, 1, (4, 8, 8, 1)).astype("float32"))
+    moved = augment.color(gray, seed).numpy()  # one channel: brightness and contrast, a line per image
+    for a, b in zip(gray.numpy().ravel().reshape(4, -1), moved.reshape(4, -1)):
+        assert np.corrcoef(a, b)[0, 1] > 0.999
+
+
+def test_diff_augment_is_differentiable_under_xla(seed):
+    x = tf.Variable(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype("float32"))
+
+    @tf.function(jit_compile=True)
+    def grad():
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(augment.diff_augment(x, "color,translation,cutout", seed) ** 2)
+        return tape.gradient(total, x)
+
+    assert float(tf.reduce_sum(tf.abs(grad()))) > 0
+
+
+class CountingGAN(GAN):
+    """Counts what goes through DiffAugment: real and fake in D's step, fake in G's step."""
+
+    seen = []
+
+    def _augment(self, images):
+        CountingGAN.seen.append(images.shape[0])
+        return super()._augment(images)
+
+
+def _tiny_gan(cls=GAN, **compile_options):
+    keras.utils.set_random_seed(0)
+    g, d = mnist_models.build("dcgan", latent_dim=8, g_widths=(8, 4), d_widths=(4, 8), norm="spectral")
+    gan = cls(g, d, seed=0, ema_half_life=640)
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(2e-3), **compile_options)
+    gan.build_optimizers()
+    return gan
+
+
+def test_augmentation_reaches_reals_and_fakes_in_both_steps(digits_subset):
+    CountingGAN.seen = []
+    gan = _tiny_gan(CountingGAN, augment="translation,cutout", cutout=0.25)
+    gan.train_step(tf.constant(digits_subset[:16]))
+    assert CountingGAN.seen == [16, 16, 16]  # fake and real for D, fake for G
+
+
+def test_spectral_norm_replaces_batch_norm_in_the_discriminator():
+    d = dcgan.discriminator(32, norm="spectral", base=8)
+    kinds = [type(layer).__name__ for layer in d.layers]
+    assert kinds.count("SpectralNormalization") == 4 and "BatchNormalization" not in kinds
+    with pytest.raises(GanLabError, match="Unknown discriminator normalisation"):
+        dcgan.discriminator(32, norm="layer")
+
+
+def test_upsampling_generators_have_no_transposed_convolution():
+    g = dcgan.generator(16, 32, base=8, upsample="bilinear")
+    assert not any(isinstance(layer, layers.Conv2DTranspose) for layer in g.layers)
+    assert g(np.zeros((2, 16), "float32")).shape == (2, 32, 32, 3)
+    g = mnist_models.conv_generator(8, (8, 4), upsample="nearest")
+    assert g(np.zeros((1, 8), "float32")).shape == (1, 28, 28, 1)
+
+
+def test_r1_is_the_squared_input_gradient_and_lazy():
+    w = np.arange(12, dtype="float32").reshape(2, 2, 3)
+    image = keras.Input((2, 2, 3))
+    d = keras.Model(image, layers.Dense(1, use_bias=False)(layers.Flatten()(image)))
+    d.layers[-1].kernel.assign(w.reshape(12, 1))
+    x = tf.constant(np.random.default_rng(0).normal(size=(5, 2, 2, 3)).astype("float32"))
+    assert float(losses.r1_penalty(d, x)) == pytest.approx(float((w ** 2).sum()))  # linear D: grad = w
+    gan = _tiny_gan(r1_gamma=2.0, r1_every=4)
+    real = tf.constant(np.zeros((2, 28, 28, 1), "float32"))
+    due = []
+    for step in range(8):
+        gan.d_optimizer.iterations.assign(step)
+        due.append(float(gan._r1(real)) != 0.0)
+    assert due == [True, False, False, False, True, False, False, False]
+
+
+def test_ema_half_life_sets_the_decay_from_the_batch(digits_subset):
+    gan = _tiny_gan()
+    gan.g_optimizer.iterations.assign(10_000)  # past the warm-up
+    before = [w.numpy() for w in gan.ema_generator.weights]
+    live = [w.numpy() for w in gan.generator.weights]
+    gan._update_ema(64)
+    decay = 0.5 ** (64 / 640)
+    for avg, old, new in zip(gan.ema_generator.weights, before, live):
+        np.testing.assert_allclose(avg.numpy(), decay * old + (1 - decay) * new, rtol=1e-5, atol=1e-6)
+
+
+def test_separate_learning_rates_and_betas():
+    g, d = mnist_models.build("mlp", latent_dim=8, g_widths=(8,), d_widths=(8,))
+    cfg = toolkit.GAN_OPTIONS | {"lr_g": 1e-3, "lr_d": 4e-3, "beta_1": 0.0, "beta_2": 0.99, "lr_decay": "constant"}
+    gan = toolkit.compile_gan(g, d, cfg, steps=None, seed=0, xla=False)
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(gan.d_optimizer.learning_rate) == pytest.approx(4e-3)
+    assert gan.d_optimizer.beta_1 == 0.0 and gan.g_optimizer.beta_2 == 0.99
+
+
+@pytest.mark.parametrize("epochs, minutes, message", [
+    (None, None, "epochs, a wall-clock budget in minutes, or both"),
+    (None, 0, "minutes must be a positive budget, got 0"),
+    (None, -5, "minutes must be a positive budget, got -5"),
+    (0, None, "epochs must be a positive number"),
+])
+def test_a_run_needs_a_length_and_a_positive_budget(epochs, minutes, message):
+    with pytest.raises(GanLabError, match=message):
+        runs.check_budget(epochs, minutes)
+
+
+@pytest.mark.slow
+def test_a_budget_stops_at_a_step_with_a_checkpoint_and_a_spent_budget_writes_nothing(tmp_path):
+    from gan_lab.training import checkpoints, mnist as train_mnist
+
+    result, _ = train_mnist.train(tmp_path, minutes=0.05, max_images=256, arch="mlp", g_widths=(16,),
+                                  d_widths=(16,), xla=False, augment="translation,cutout", d_norm="spectral")
+    assert result.info["stopped_by_budget"] and result.info["total_train_seconds"] >= 3.0
+    ckpt = checkpoints.latest(tmp_path / "checkpoints")
+    assert checkpoints.read_state(ckpt)["train_seconds"] >= 3.0 and (tmp_path / "generator.keras").exists()
+    assert any((tmp_path / "samples").iterdir())
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    with pytest.raises(GanLabError, match="already trained .* its whole budget of 0.05 min; nothing was written"):
+        train_mnist.train(tmp_path, minutes=0.05, max_images=256, arch="mlp", g_widths=(16,), d_widths=(16,),
+                          xla=False, augment="translation,cutout", d_norm="spectral", resume=True)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
