@@ -96,3 +96,16 @@ def test_targets_and_rate_plot_say_which_attributes_are_off(trained, face_splits
     fig = plots.plot_attribute_rates(bad)
     red = [p for p in fig.axes[1].patches if tuple(p.get_facecolor()[:3]) == pytest.approx((0.839, 0.153, 0.157), abs=0.01)]
     assert len(red) == len(off)
+
+
+def test_layout_thumbnails_tell_a_face_from_a_blob():
+    from gan_lab.metrics.frechet import frechet_distance
+
+    rng = np.random.default_rng(0)
+    faces = procedural_faces.faces(120, seed=4)["images"]
+    others = procedural_faces.faces(120, seed=5)["images"]
+    blobs = np.clip(rng.normal(128, 60, (120, 64, 64, 3)), 0, 255).astype(np.uint8)
+    thumbs = face_metrics.layout(faces)
+    assert thumbs.shape == (120, 16 * 16 * 3) and 0 <= thumbs.min() and thumbs.max() <= 1
+    real_vs_real = frechet_distance(face_metrics.layout(others), thumbs)
+    assert frechet_distance(face_metrics.layout(blobs), thumbs) > 5 * real_vs_real
