@@ -28,8 +28,8 @@ class GAN(keras.Model):
         self.discriminator = discriminator
         # An exponential moving average of the generator's weights gives visibly cleaner
         # samples than the last step's weights (as in ProGAN/StyleGAN); it is what we ship.
-        # `ema_half_life` (images, as StyleGAN2's ema_kimg) sets the decay from the batch size at
-        # the first step; else `ema` is the decay per step (0 turns the average off).
+        # `ema_half_life` (images, as StyleGAN2's ema_kimg) sets the per-step decay from the batch
+        # size, 0.5 ** (batch / half_life); else `ema` is the decay per step (0 turns the average off).
         self.ema, self.ema_half_life = ema, ema_half_life
         averaged = bool(ema or ema_half_life)
         self.ema_generator = keras.models.clone_model(generator) if averaged else generator
@@ -60,7 +60,7 @@ class GAN(keras.Model):
 
     @property
     def sampler(self):
-        """What sample grids draw with: the averaged generator."""
+        """The averaged generator: what is saved and shipped (grids draw through `draw`)."""
         return self.ema_generator
 
     def build_optimizers(self):
