@@ -105,3 +105,18 @@ def test_shipped_directions_keep_their_promise(folder):
     rows, _ = editing.direction_report(generator.generate, lambda x: faces.score(x, classifier), checked,
                                        list(ATTRIBUTES), step=info["steps"], n=150, seed=77)
     assert all(r["success"] >= 0.82 for r in rows), rows
+
+
+def test_the_second_digit_judge_is_shipped_and_reads_real_digits():
+    from gan_lab.data import mnist
+    from gan_lab.metrics import digits
+
+    test = mnist.load("test", verbose=False)
+    verdicts = {}
+    for name in digits.JUDGES:
+        assert (paths.shipped(name) / "classifier.keras").exists(), name
+        probs, _ = digits.classify(test.images, digits.digit_classifier(name=name, verbose=0))
+        assert (probs.max(1) >= digits.CONFIDENCE).mean() >= 0.95 and (probs.argmax(1) == test.labels).mean() >= 0.97
+        verdicts[name] = probs.argmax(1)
+    first, second = verdicts.values()
+    assert (first == second).mean() >= 0.97  # two judges of different build, mostly of one mind

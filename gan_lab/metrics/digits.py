@@ -19,13 +19,13 @@ from gan_lab.data import mnist
 from gan_lab.errors import GanLabError
 from gan_lab.metrics.frechet import frechet_distance
 from gan_lab.modelfolder import classifier_dir
-from gan_lab.models.classifiers import digit_cnn, digit_mlp
+from gan_lab.models.classifiers import digit_cnn, digit_lenet
 from gan_lab.repro import seed_everything
 
 CONFIDENCE = 0.9
 CLASSIFIER_NAME = "digit-classifier"
-SECOND_NAME = "digit-classifier-mlp"  # the second judge: another architecture, trained apart
-JUDGES = {CLASSIFIER_NAME: (digit_cnn, 0, 15), SECOND_NAME: (digit_mlp, 1, 30)}  # builder, seed, epochs
+SECOND_NAME = "digit-classifier-lenet"  # the second judge: another architecture, trained apart
+JUDGES = {CLASSIFIER_NAME: (digit_cnn, 0, 15), SECOND_NAME: (digit_lenet, 1, 20)}  # builder, seed, epochs
 
 
 def train_digit_classifier(seed=0, epochs=15, batch_size=64, verbose=1, name=CLASSIFIER_NAME):
@@ -124,7 +124,7 @@ def ship_classifier(name=CLASSIFIER_NAME) -> Path:
 
 
 def both_judges(generated, real_test, real_train) -> dict:
-    """digit_quality by the lab's CNN and by the second judge (an MLP trained apart)."""
+    """digit_quality by the lab's CNN and by the second judge (a LeNet-style CNN trained apart)."""
     return {name: digit_quality(generated, real_test, real_train, digit_classifier(name=name, verbose=0))
             for name in JUDGES}
 
