@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gan_lab import GanLabError
+from gan_lab import GanLabError, paths
 from gan_lab.data import celeba, procedural_faces
 from gan_lab.metrics import face_attributes as face_metrics
 
@@ -109,3 +109,19 @@ def test_layout_thumbnails_tell_a_face_from_a_blob():
     assert thumbs.shape == (120, 16 * 16 * 3) and 0 <= thumbs.min() and thumbs.max() <= 1
     real_vs_real = frechet_distance(face_metrics.layout(others), thumbs)
     assert frechet_distance(face_metrics.layout(blobs), thumbs) > 5 * real_vs_real
+
+
+@pytest.mark.slow
+def test_the_judge_is_repeatable_and_tells_a_generator_from_noise():
+    from gan_lab.runtime import load_generator
+
+    generator = load_generator(paths.shipped("faces-dcgan") / "generator.xml")
+    noise = lambda z: np.random.default_rng(0).integers(0, 256, (len(z), 64, 64, 3), dtype=np.uint8)  # noqa: E731
+    options = {"n": 50, "n_faces": 1_500}
+    first = face_metrics.judge(generator.generate, 128, **options)
+    again = face_metrics.judge(generator.generate, 128, **options)
+    assert face_metrics.summary(first) == face_metrics.summary(again)  # same seed, same figures
+    worse = face_metrics.summary(face_metrics.judge(noise, 128, **options))
+    mine = face_metrics.summary(first)
+    assert mine["layout_frechet_ratio"] < worse["layout_frechet_ratio"] and mine["frechet_ratio"] < worse["frechet_ratio"]
+    assert first["judge"] == {"n": 50, "seed": 1, "data": "procedural", "n_faces": 1_500, "classifier": "face-classifier"}
