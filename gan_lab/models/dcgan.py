@@ -15,9 +15,9 @@ import keras
 from keras import layers
 
 from gan_lab.errors import GanLabError
+from gan_lab.models.blocks import normed, up
 
 SIZES = (32, 64, 128)
-UPSAMPLING = ("transpose", "nearest", "bilinear")
 D_NORMS = ("batch", "spectral", "none")
 
 
@@ -46,19 +46,6 @@ def widths(base: int, image_size: int) -> list:
     return [base * 2 ** (n - 1 - i) for i in range(n)]
 
 
-def up(x, width, upsample, kernel=4, activation=None, name=None):
-    """Double the map's side: a stride-2 transposed convolution, or upsampling then a 3x3 convolution."""
-    if upsample not in UPSAMPLING:
-        raise GanLabError(f"Unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLING)}.")
-    bias = activation is not None
-    if upsample == "transpose":
-        return layers.Conv2DTranspose(width, kernel, strides=2, padding="same", use_bias=bias, activation=activation,
-                                      kernel_initializer=init(), name=name)(x)
-    x = layers.UpSampling2D(2, interpolation=upsample)(x)
-    return layers.Conv2D(width, 3, padding="same", use_bias=bias, activation=activation, kernel_initializer=init(),
-                         name=name)(x)
-
-
 def generator(latent_dim=128, image_size=64, channels=3, base=24, kernel=4, name="generator", upsample="transpose"):
     """z (latent_dim,) -> image (image_size, image_size, channels) in [-1, 1]."""
     sizes = widths(base, image_size)
@@ -68,13 +55,8 @@ def generator(latent_dim=128, image_size=64, channels=3, base=24, kernel=4, name
     x = layers.ReLU()(x)
     x = layers.Reshape((4, 4, sizes[0]))(x)
     for width in sizes[1:]:
-        x = layers.ReLU()(batch_norm()(up(x, width, upsample, kernel)))
-    return keras.Model(z, up(x, channels, upsample, kernel, activation="tanh", name="image"), name=name)
-
-
-def normed(layer, norm):
-    """`layer`, wrapped in spectral normalisation (Miyato et al., 2018) when asked."""
-    return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+        x = layers.ReLU()(batch_norm()(up(x, width, upsample, kernel, initializer=init())))
+    return keras.Model(z, up(x, channels, upsample, kernel, "tanh", "image", init()), name=name)
 
 
 def downsample(image, base, kernel=4, norm="batch"):

@@ -8,9 +8,9 @@ import keras
 from keras import layers
 
 from gan_lab.errors import GanLabError
+from gan_lab.models import blocks
 
 IMAGE_SHAPE = (28, 28, 1)
-UPSAMPLING = ("transpose", "nearest", "bilinear")
 D_NORMS = ("none", "spectral")
 
 
@@ -49,26 +49,15 @@ def conv_generator(latent_dim=100, filters=(64, 32), kernel=4, image_shape=IMAGE
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Reshape((side, side, filters[0]))(x)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(_up(x, filters[1], upsample, kernel)))
-    return keras.Model(z, _up(x, image_shape[2], upsample, kernel, "tanh", "image"), name=name)
-
-
-def _up(x, width, upsample, kernel, activation=None, name=None):
-    if upsample not in UPSAMPLING:
-        raise GanLabError(f"Unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLING)}.")
-    if upsample == "transpose":
-        return layers.Conv2DTranspose(width, kernel, strides=2, padding="same", use_bias=activation is not None,
-                                      activation=activation, name=name)(x)
-    x = layers.UpSampling2D(2, interpolation=upsample)(x)
-    return layers.Conv2D(width, 3, padding="same", use_bias=activation is not None, activation=activation,
-                         name=name)(x)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(blocks.up(x, filters[1], upsample, kernel)))
+    return keras.Model(z, blocks.up(x, image_shape[2], upsample, kernel, "tanh", "image"), name=name)
 
 
 def normed(layer, norm):
-    """`layer`, wrapped in spectral normalisation (Miyato et al., 2018) when asked."""
+    """`layer`, spectrally normalised when norm == "spectral"; other norms are refused by name."""
     if norm not in D_NORMS:
         raise GanLabError(f"Unknown discriminator normalisation {norm!r}; choose one of {', '.join(D_NORMS)}.")
-    return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+    return blocks.normed(layer, norm)
 
 
 def conv_discriminator(image_shape=IMAGE_SHAPE, filters=(32, 64), kernel=4, dropout=0.3, name="discriminator",
@@ -94,8 +83,8 @@ def conditional_generator(latent_dim=100, filters=(128, 64), kernel=4, classes=1
     x = layers.Concatenate()([z, layers.Flatten()(layers.Embedding(classes, embed)(label))])
     x = layers.Dense(side * side * filters[0], use_bias=False)(x)
     x = layers.Reshape((side, side, filters[0]))(layers.LeakyReLU(0.2)(layers.BatchNormalization()(x)))
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(_up(x, filters[1], upsample, kernel)))
-    return keras.Model([z, label], _up(x, image_shape[2], upsample, kernel, "tanh", "image"), name=name)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(blocks.up(x, filters[1], upsample, kernel)))
+    return keras.Model([z, label], blocks.up(x, image_shape[2], upsample, kernel, "tanh", "image"), name=name)
 
 
 def projection_discriminator(filters=(64, 128), kernel=4, classes=10, image_shape=IMAGE_SHAPE, name="discriminator",
