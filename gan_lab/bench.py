@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from gan_lab import backends as registry
 from gan_lab.errors import GanLabError
-from gan_lab.flops import flops_per_image, sgemm_peak  # noqa: F401 (part of bench's API)
+from gan_lab.flops import describe_machine, flops_per_image, sgemm_peak  # noqa: F401 (part of bench's API)
 from gan_lab.modelfolder import ModelFolder
 from gan_lab.models.io import load_keras
 from gan_lab.runtime import load, load_generator

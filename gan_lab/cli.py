@@ -31,6 +31,11 @@ def positive_float(text):
     return value
 
 
+def widths(text):
+    """'128,64' -> (128, 64): layer widths, each a positive whole number."""
+    return tuple(positive_int(part) for part in text.split(","))
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gan-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -73,6 +78,8 @@ def parser():
     k.add_argument("--extra-faces", type=positive_int, help="faces: procedural faces of other people added to the "
                                                             "training split (more data, free to draw)")
     k.add_argument("--d-base", type=positive_int, help="faces: discriminator width (default --base)")
+    k.add_argument("--g-widths", type=widths, help="mnist: generator layer widths, e.g. 128,64 (default the builder's)")
+    k.add_argument("--d-widths", type=widths, help="mnist: discriminator layer widths, e.g. 64,128")
     t.set_defaults(command="train")
 
     c = sub.add_parser("convert", help="Keras model -> ONNX -> OpenVINO IR (+ INT8), with parity gates")
@@ -131,7 +138,9 @@ def parser():
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    args.argv = argv  # what `train` records in the model card
     try:
         getattr(importlib.import_module("gan_lab.commands"), "cmd_" + args.command)(args)
     except GanLabError as err:

@@ -4,9 +4,11 @@ Kept apart from the parser so that `gan-lab --help` loads no TensorFlow: the CLI
 module only when a command runs.
 """
 
+import shlex
+
 import numpy as np
 
-from gan_lab import bench, convert, identity_grid, images, plots
+from gan_lab import bench, convert, identity_grid, images, modelfolder, plots
 from gan_lab.data import folders
 from gan_lab.cli import TRAINABLE
 from gan_lab.errors import GanLabError
@@ -34,6 +36,9 @@ def _train_options(args) -> dict:
     if args.model == "mnist":
         if args.data is not None or args.beta is not None or args.base is not None:
             raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
+        given |= {"g_widths": args.g_widths, "d_widths": args.d_widths}
+    elif args.g_widths or args.d_widths:
+        raise GanLabError("--g-widths and --d-widths are for mnist; the face models take --base and --d-base.")
     else:
         if args.arch is not None:
             raise GanLabError("--arch is for mnist; the face models are chosen by name (dcgan, vae).")
@@ -53,6 +58,9 @@ def cmd_train(args):
         result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
     else:
         result, _ = face_models.train(args.model, args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
+    # The model card keeps every command that trained this run (a resumed run lists each segment).
+    earlier = modelfolder.read_info(result.out).get("commands", [])
+    modelfolder.write_info(result.out, commands=earlier + [shlex.join(["gan-lab", *args.argv])])
     print(f"Trained {result.epochs_done} epochs in {result.train_seconds:.0f} s "
           f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
 

@@ -3,9 +3,13 @@
     flops_per_image(model)        2 x multiply-adds of its Dense and convolution layers, per image
     gan_training_flops(g, d)      per training image of a GAN step (both networks, both passes)
     sgemm_peak()                  this machine's FP32 matrix-multiply rate (GFLOP/s), the roofline
+    describe_machine()            the processor, its cores and that peak, in one line
 """
 
+import os
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 from keras import layers
@@ -22,6 +26,15 @@ def sgemm_peak(n=2048, seconds=3.0) -> float:
         a @ b
         best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
     return best
+
+
+def describe_machine(seconds=1.5) -> str:
+    """One line naming this machine for figures measured on it: processor, cores, SGEMM peak."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    processor = names[0] if names else (platform.processor() or platform.machine())
+    return f"{processor}, {os.cpu_count()} cores, SGEMM peak {sgemm_peak(seconds=seconds):.0f} GFLOP/s"
 
 
 def flops_per_image(model) -> float:

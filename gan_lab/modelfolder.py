@@ -53,7 +53,8 @@ def save_keras(model, path) -> Path:
 
 def ship(run_folder, to, names=SHIPPED) -> list:
     """Copy a run's model files (those of `names` it has) into a shipped model folder, each
-    atomically; model.json last, so a folder with model.json is complete."""
+    atomically; model.json last, so a folder with model.json is complete. A new generator drops
+    the folder's edit directions (found in the old one's latent space; notebook 07 finds new ones)."""
     run_folder, to = Path(run_folder), Path(to)
     to.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -65,6 +66,10 @@ def ship(run_folder, to, names=SHIPPED) -> list:
             copied.append(name)
     if not copied:
         raise GanLabError(f"{run_folder} holds none of {', '.join(names)}; nothing to ship.")
+    if "generator.keras" in copied:  # edit directions belong to the generator they were found in
+        for stale in ("directions.npz", "directions.json"):
+            if not (run_folder / stale).exists():
+                (to / stale).unlink(missing_ok=True)
     return copied
 
 
@@ -133,6 +138,14 @@ class ModelFolder:
     @property
     def directions(self) -> Path:
         return self.path / "directions.json"
+
+    def ablation(self) -> dict:
+        """ablation.json: the recorded runs that chose the shipped training settings (same budget,
+        with and without each part of the toolkit), as notebooks 01 and 05 show them."""
+        path = self.path / "ablation.json"
+        if not path.exists():
+            raise GanLabError(f"{path} does not exist: no ablation was recorded for {self.name}.")
+        return json.loads(path.read_text())
 
     def conversion(self, stem="generator") -> dict:
         """The conversion report of network `stem` (parity figures, sizes, the ovc command)."""

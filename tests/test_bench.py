@@ -21,6 +21,14 @@ def test_sgemm_probe_and_cpu_sampler():
     assert len(per_core) >= 1 and all(0 <= c <= 100 for c in per_core) and max(per_core) > 0
 
 
+def test_the_machine_is_described_by_processor_cores_and_peak():
+    import os
+    import re
+
+    line = bench.describe_machine(seconds=0.2)
+    assert re.fullmatch(rf".+, {os.cpu_count()} cores, SGEMM peak \d+ GFLOP/s", line), line
+
+
 @pytest.fixture(scope="module")
 def tiny_model_folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny")

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from gan_lab import modelfolder
 from gan_lab.cli import main
 from gan_lab.training import checkpoints
 
@@ -72,6 +73,8 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
     assert checkpoints.read_state(checkpoints.latest(out / "checkpoints"))["epoch"] == done + 2
     rows = (out / "history.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows][-2:] == [done + 1, done + 2]
+    commands = modelfolder.read_info(out)["commands"]  # the model card names the command that made it
+    assert commands[-1].startswith("gan-lab train mnist --epochs") and commands[-1].split()[-len(SMALL) - 1] == "--resume"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -85,6 +88,8 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
     (["train", "mnist", "--epochs", "1", "--out", "OUT", "--augment", "rotate"], "Unknown augmentation rotate"),
     (["train", "vae", "--epochs", "1", "--out", "OUT", "--augment", "color"], "are for the GANs"),
     (["train", "mnist", "--epochs", "1", "--out", "OUT", "--extra-faces", "10"], "--extra-faces is an option"),
+    (["train", "dcgan", "--epochs", "1", "--out", "OUT", "--g-widths", "64,32"], "--g-widths and --d-widths are for mnist"),
+    (["train", "mnist", "--epochs", "1", "--out", "OUT", "--g-widths", "64,x"], "expected a whole number, got 'x'"),
 ])
 def test_bad_arguments_get_a_clear_message_and_no_traceback(tmp_path, gan_lab, args, message):
     (tmp_path / "FILE").write_text("not a folder")

@@ -75,11 +75,25 @@ def test_fetch_keras_fails_clearly_when_offline(monkeypatch):
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", no_network)
     monkeypatch.setattr(mnist, "_keras_failure", None)
+    monkeypatch.setattr(mnist, "reachable", lambda host: True)  # the host answers, the download fails
+    monkeypatch.setenv("KERAS_HOME", "/nonexistent")
     with pytest.raises(GanLabError, match="Could not download MNIST.*Name or service not known"):
         mnist.fetch_keras()
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: pytest.fail("tried to download twice"))
     with pytest.raises(GanLabError, match="Could not download MNIST"):
         mnist.fetch_keras()
+
+
+def test_an_unreachable_host_fails_fast_without_trying_the_download(monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: pytest.fail("tried to download offline"))
+    monkeypatch.setattr(mnist, "_keras_failure", None)
+    monkeypatch.setattr(mnist, "MNIST_HOST", "mnist.invalid")  # a name that never resolves
+    monkeypatch.setenv("KERAS_HOME", "/nonexistent")
+    with pytest.raises(GanLabError, match="mnist.invalid is not reachable"):
+        mnist.fetch_keras()
+    assert not mnist.reachable("mnist.invalid", timeout=0.5)
 
 
 def test_unknown_split_or_source():

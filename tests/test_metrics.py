@@ -46,3 +46,25 @@ def test_real_digits_score_high_and_noise_scores_low(classifier):
     assert real["confident_share"] > 0.9 and 0.06 <= real["min_digit_share"] <= real["max_digit_share"] <= 0.14
     assert fake["frechet_distance"] > 5 * real["frechet_distance"]
     assert "generated" in metrics.digit_table(figures)
+
+
+def test_the_digit_ship_score_takes_the_stricter_judge_and_penalises_missing_digits():
+    from gan_lab.metrics import digits
+
+    def unconditional(confident, low, high):
+        return {"generated": {"confident_share": confident, "min_digit_share": low, "max_digit_share": high}}
+
+    figures = {"a": unconditional(0.92, 0.07, 0.13), "b": unconditional(0.88, 0.07, 0.13)}
+    assert digits.ship_score(figures) == 0.88
+    figures["b"] = unconditional(0.95, 0.02, 0.13)  # a digit nearly missing costs its 4 points
+    assert digits.ship_score(figures) == pytest.approx(0.91)
+    assert digits.ship_score({"a": {"mean": 0.97}, "b": {"mean": 0.95}}) == 0.95  # conditional: the asked digit
+
+
+@pytest.mark.slow
+def test_judge_folder_reads_the_shipped_generator_by_both_judges():
+    from gan_lab import paths
+    from gan_lab.metrics import digits
+
+    score = digits.judge_folder(paths.shipped("mnist"), samples=200)
+    assert 0.3 < score < 1.0  # a trained generator: most of its digits read, not all

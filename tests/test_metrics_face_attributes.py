@@ -125,3 +125,17 @@ def test_the_judge_is_repeatable_and_tells_a_generator_from_noise():
     mine = face_metrics.summary(first)
     assert mine["layout_frechet_ratio"] < worse["layout_frechet_ratio"] and mine["frechet_ratio"] < worse["frechet_ratio"]
     assert first["judge"] == {"n": 50, "seed": 1, "data": "procedural", "n_faces": 1_500, "classifier": "face-classifier"}
+
+
+def test_the_ship_score_is_the_worse_of_the_two_frechet_ratios():
+    figures = {"frechet_distance": 30.0, "frechet_real_vs_real": 10.0, "frechet_pixels": 8.0,
+               "frechet_pixels_real_vs_real": 2.0, "max_rate_gap": 0.1, "yaw_std": {"generated": 1.0, "real": 1.0}}
+    assert face_metrics.ship_score(figures) == 4.0  # layout 4x beats features 3x to the worse place
+    figures["frechet_pixels"] = 4.0
+    assert face_metrics.ship_score(figures) == 3.0
+
+
+@pytest.mark.slow
+def test_judge_folder_scores_a_shipped_face_generator():
+    score = face_metrics.judge_folder(paths.shipped("faces-dcgan"), n=50, n_faces=1_500)
+    assert 1.0 < score < 100.0  # a ratio to the real-vs-real reference: above 1, far below noise

@@ -85,3 +85,26 @@ def test_ship_if_better_keeps_a_better_shipped_model(tmp_path):
     assert not second["shipped"] and (shipped / "generator.keras").read_bytes() == b"new"
     assert second["reason"] == "kept the shipped model: 5 vs the shipped 3 (lower is better)"
     assert modelfolder.ship_if_better(run, shipped, judge, lower_is_better=False)["shipped"]
+
+
+def test_shipping_a_new_generator_drops_the_old_ones_directions(tmp_path):
+    run, shipped = tmp_path / "run", tmp_path / "models" / "m"
+    for folder in (run, shipped):
+        folder.mkdir(parents=True)
+        (folder / "generator.keras").write_bytes(folder.name.encode())
+        modelfolder.write_info(folder, name=folder.name)
+    (shipped / "directions.npz").write_bytes(b"old")
+    (shipped / "directions.json").write_text("{}")
+    modelfolder.ship(run, shipped, names=("model.json",))  # the card alone: the directions still fit
+    assert (shipped / "directions.npz").exists()
+    modelfolder.ship(run, shipped)
+    assert (shipped / "generator.keras").read_bytes() == b"run" and not (shipped / "directions.npz").exists()
+    assert not (shipped / "directions.json").exists()
+
+
+def test_the_recorded_ablation_is_read_or_its_absence_named(tmp_path):
+    folder = modelfolder.ModelFolder(tmp_path)
+    with pytest.raises(GanLabError, match="ablation.json does not exist: no ablation was recorded"):
+        folder.ablation()
+    (tmp_path / "ablation.json").write_text('{"runs": [{"name": "baseline"}]}')
+    assert folder.ablation()["runs"][0]["name"] == "baseline"

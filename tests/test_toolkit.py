@@ -177,3 +177,13 @@ def test_a_budget_stops_at_a_step_with_a_checkpoint_and_a_spent_budget_writes_no
         train_mnist.train(tmp_path, minutes=0.05, max_images=256, arch="mlp", g_widths=(16,), d_widths=(16,),
                           xla=False, augment="translation,cutout", d_norm="spectral", resume=True)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+@pytest.mark.slow
+def test_toolkit_costs_time_each_variant_against_the_first():
+    from gan_lab.training import face_models
+
+    variants = {"plain": {}, "augment": {"augment": "color,translation,cutout"}}
+    costs = face_models.toolkit_costs(variants, steps=3, image_size=32, base=8, batch_size=16, xla=False)
+    assert list(costs) == ["plain", "augment"] and costs["plain"]["cost"] == 0.0
+    assert all(c["images_per_s"] > 0 for c in costs.values()) and costs["augment"]["cost"] < 1.0

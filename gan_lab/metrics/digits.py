@@ -21,6 +21,7 @@ from gan_lab.metrics.frechet import frechet_distance
 from gan_lab.modelfolder import classifier_dir
 from gan_lab.models.classifiers import digit_cnn, digit_lenet
 from gan_lab.repro import seed_everything
+from gan_lab.runtime import load_generator
 
 CONFIDENCE = 0.9
 CLASSIFIER_NAME = "digit-classifier"
@@ -139,3 +140,32 @@ def conditional_quality(generate, classifier, per_class=100, seed=0, latent_dim=
     shares = [round(float(hit[labels == c].mean()), 4) for c in range(classes)]
     return {"per_class": per_class, "shares": shares, "mean": round(float(np.mean(shares)), 4),
             "weakest": int(np.argmin(shares)), "weakest_share": float(min(shares))}
+
+
+def judge(generator, samples=1_000, seed=1) -> dict:
+    """Both judges on a generator from `runtime.load_generator`: {judge: digit_quality} of `samples`
+    seeded samples for an unconditional one; {judge: conditional_quality} for a conditional one."""
+    if generator.conditional:
+        return {name: conditional_quality(generator.generate_raw, digit_classifier(name=name, verbose=0),
+                                          per_class=samples // generator.num_classes, seed=seed,
+                                          latent_dim=generator.latent_dim, classes=generator.num_classes)
+                for name in JUDGES}
+    real_test, real_train = mnist.load("test", verbose=False).images, mnist.load("train", verbose=False).images
+    return both_judges(generator.generate_raw(generator.sample_latents(samples, seed)), real_test, real_train)
+
+
+def ship_score(figures) -> float:
+    """One number that ranks digit generators (higher is better) by the stricter of the two judges:
+    the share read confidently less how far the rarest and the commonest digit stray outside
+    6%-14% (unconditional), or the mean share read as the asked digit (conditional)."""
+    def one(f):
+        if "mean" in f:
+            return f["mean"]
+        g = f["generated"]
+        return g["confident_share"] - max(0.0, 0.06 - g["min_digit_share"]) - max(0.0, g["max_digit_share"] - 0.14)
+    return round(min(one(f) for f in figures.values()), 4)
+
+
+def judge_folder(folder, **judge_options) -> float:
+    """`ship_score` of the generator.keras in a model or run folder (for modelfolder.ship_if_better)."""
+    return ship_score(judge(load_generator(Path(folder) / "generator.keras"), **judge_options))

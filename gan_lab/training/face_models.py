@@ -8,12 +8,12 @@ import keras
 import numpy as np
 
 from gan_lab import latent, modelfolder
-from gan_lab.data import face_sets, imagefiles
+from gan_lab.data import face_sets, imagefiles, procedural_faces
 from gan_lab.errors import GanLabError
 from gan_lab.models import dcgan, vae
 from gan_lab.repro import seed_everything
 from gan_lab.training.runs import fit, save_generator
-from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, learning_rate
+from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, learning_rate, speeds
 from gan_lab.training.vae import VAE
 
 EXTRA_SEED = 1  # the extra training faces: a set of its own, no person shared with the seed-0 set
@@ -102,3 +102,16 @@ def train(model, out, epochs=None, seed=0, resume=False, **overrides):
     if model == "vae":
         modelfolder.save_keras(trainer.encoder, result.out / "encoder.keras")
     return result, trainer
+
+
+def toolkit_costs(variants: dict, steps=40, seed=0, **common) -> dict:
+    """What each part of the toolkit costs the face DCGAN: `toolkit.speeds` of `variants` ({name:
+    options}, the first the reference), each with `common` options too, on one batch of faces."""
+    def build(overrides):
+        cfg = options("dcgan", {"lr_decay": "constant"} | common | overrides)
+        seed_everything(seed)
+        return _trainer("dcgan", cfg, seed, None)
+
+    cfg = options("dcgan", common)
+    faces = procedural_faces.faces(cfg["batch_size"], size=cfg["image_size"], seed=seed)["images"]
+    return speeds(build, variants, faces.astype("float32") / 127.5 - 1.0, steps)

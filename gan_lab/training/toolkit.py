@@ -3,9 +3,13 @@ turns a config into compiled optimizers and a compiled `GAN`.
 
     GAN_OPTIONS   the toolkit's knobs and their defaults (each a `gan-lab train` flag)
     compile_gan   Adam for D and G (separate learning rates and betas), loss, DiffAugment, lazy R1
+    speeds        what each part costs: steady-state training images/s of several variants
 """
 
+import time
+
 import keras
+import tensorflow as tf
 
 from gan_lab.errors import GanLabError
 from gan_lab.training import augment
@@ -55,3 +59,23 @@ def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=Non
                 label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], cutout=cfg["cutout"],
                 r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=xla)
     return gan
+
+
+def steady_speed(trainer, batch, steps=40, warmup=5) -> float:
+    """Training images/s of a compiled trainer in steady state: `warmup` steps untimed (tracing,
+    XLA compilation), then `steps` timed, all on one batch (so data loading is not counted)."""
+    data = tf.data.Dataset.from_tensors(batch).repeat()
+    trainer.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
+    start = time.perf_counter()
+    trainer.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    return steps * int(batch.shape[0]) / (time.perf_counter() - start)
+
+
+def speeds(build, variants: dict, batch, steps=40, warmup=5) -> dict:
+    """{variant: {"images_per_s", "cost"}} for `variants` ({name: option overrides}, the first one
+    the reference): `build(overrides)` returns a compiled trainer; cost is the share of the
+    reference's speed a variant loses (0.12: 12% slower). Run it on an otherwise idle machine."""
+    rates = {name: steady_speed(build(overrides), batch, steps, warmup) for name, overrides in variants.items()}
+    reference = next(iter(rates.values()))
+    return {name: {"images_per_s": round(rate, 1), "cost": round(1.0 - rate / reference, 3)}
+            for name, rate in rates.items()}
