@@ -5,6 +5,7 @@ module only when a command runs.
 """
 
 import shlex
+from pathlib import Path
 
 import numpy as np
 
@@ -60,8 +61,9 @@ def cmd_train(args):
         result, _ = face_models.train(args.model, args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
     # The model card keeps every command that trained this run (a resumed run lists each segment).
     earlier = modelfolder.read_info(result.out).get("commands", [])
-    modelfolder.write_info(result.out, commands=earlier + [shlex.join(["gan-lab", *args.argv])])
-    print(f"Trained {result.epochs_done} epochs in {result.train_seconds:.0f} s "
+    command = shlex.join(["gan-lab", *args.argv]).replace(str(Path.home()), "~")  # a card shows no home folder
+    modelfolder.write_info(result.out, commands=earlier + [command])
+    print(f"Trained to epoch {result.epochs_done}, {result.train_seconds:.0f} s in this run "
           f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
 
 

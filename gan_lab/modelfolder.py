@@ -54,7 +54,8 @@ def save_keras(model, path) -> Path:
 def ship(run_folder, to, names=SHIPPED) -> list:
     """Copy a run's model files (those of `names` it has) into a shipped model folder, each
     atomically; model.json last, so a folder with model.json is complete. A new generator drops
-    the folder's edit directions (found in the old one's latent space; notebook 07 finds new ones)."""
+    the old one's files that the run does not replace: its INT8 IR (`gan-lab convert --int8`
+    makes a new one) and its edit directions (notebook 07 finds new ones)."""
     run_folder, to = Path(run_folder), Path(to)
     to.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -66,10 +67,10 @@ def ship(run_folder, to, names=SHIPPED) -> list:
             copied.append(name)
     if not copied:
         raise GanLabError(f"{run_folder} holds none of {', '.join(names)}; nothing to ship.")
-    if "generator.keras" in copied:  # edit directions belong to the generator they were found in
-        for stale in ("directions.npz", "directions.json"):
-            if not (run_folder / stale).exists():
-                (to / stale).unlink(missing_ok=True)
+    if "generator.keras" in copied:  # the old generator's other files (INT8 IR, edit directions) go with it
+        for stale in [*to.glob("generator*"), *to.glob("directions.*")]:
+            if stale.name not in copied:
+                stale.unlink()
     return copied
 
 

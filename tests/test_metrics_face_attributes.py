@@ -89,7 +89,7 @@ def test_targets_and_rate_plot_say_which_attributes_are_off(trained, face_splits
     text = face_metrics.check_targets(bad)
     assert ("NOT met" in text.splitlines()[0]) == bool(off) and f"{len(off)} attribute(s) outside" in text
     assert "Fréchet distance <= 3x real vs real: NOT met" in text
-    assert face_metrics.check_targets(good).splitlines()[0].startswith("attribute rates within 10% of the real faces': met")
+    assert face_metrics.check_targets(good).splitlines()[0].startswith("attribute rates within 10% of the real faces: met")
 
     from gan_lab import plots
 

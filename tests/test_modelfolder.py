@@ -87,7 +87,7 @@ def test_ship_if_better_keeps_a_better_shipped_model(tmp_path):
     assert modelfolder.ship_if_better(run, shipped, judge, lower_is_better=False)["shipped"]
 
 
-def test_shipping_a_new_generator_drops_the_old_ones_directions(tmp_path):
+def test_shipping_a_new_generator_drops_the_old_ones_int8_and_directions(tmp_path):
     run, shipped = tmp_path / "run", tmp_path / "models" / "m"
     for folder in (run, shipped):
         folder.mkdir(parents=True)
@@ -95,11 +95,13 @@ def test_shipping_a_new_generator_drops_the_old_ones_directions(tmp_path):
         modelfolder.write_info(folder, name=folder.name)
     (shipped / "directions.npz").write_bytes(b"old")
     (shipped / "directions.json").write_text("{}")
+    (shipped / "generator-int8.xml").write_text("<old/>")
     modelfolder.ship(run, shipped, names=("model.json",))  # the card alone: the directions still fit
     assert (shipped / "directions.npz").exists()
     modelfolder.ship(run, shipped)
     assert (shipped / "generator.keras").read_bytes() == b"run" and not (shipped / "directions.npz").exists()
-    assert not (shipped / "directions.json").exists()
+    assert not (shipped / "directions.json").exists() and not (shipped / "generator-int8.xml").exists()
+    assert (shipped / "model.json").exists()
 
 
 def test_the_recorded_ablation_is_read_or_its_absence_named(tmp_path):

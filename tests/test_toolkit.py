@@ -187,3 +187,20 @@ def test_toolkit_costs_time_each_variant_against_the_first():
     costs = face_models.toolkit_costs(variants, steps=3, image_size=32, base=8, batch_size=16, xla=False)
     assert list(costs) == ["plain", "augment"] and costs["plain"]["cost"] == 0.0
     assert all(c["images_per_s"] > 0 for c in costs.values()) and costs["augment"]["cost"] < 1.0
+
+
+def test_an_epoch_cut_short_by_the_budget_counts_only_the_images_it_trained():
+    import time
+
+    from gan_lab.training.callbacks import Progress
+
+    progress = Progress(images_per_epoch=6_400)
+    progress.set_params({"epochs": 1, "steps": 100})
+    progress.on_train_begin()
+    progress.on_epoch_begin(0)
+    for step in range(10):  # the budget stopped the epoch after 10 of its 100 steps
+        progress.on_train_batch_end(step)
+    time.sleep(0.1)
+    progress.on_epoch_end(0, {})
+    progress.on_train_end()
+    assert 0 < progress.rates[0] <= 640 / 0.1  # 640 images in at least 0.1 s, not the epoch's 6,400

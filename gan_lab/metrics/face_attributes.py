@@ -148,7 +148,7 @@ def check_targets(figures, max_gap=0.10, max_ratio=3.0) -> str:
     over = [k for k, v in figures["rate_gaps"].items() if abs(v) > max_gap]
     ratio = figures["frechet_distance"] / figures["frechet_real_vs_real"]
     return "\n".join([
-        f"attribute rates within {max_gap:.0%} of the real faces': {'met' if not over else 'NOT met'} "
+        f"attribute rates within {max_gap:.0%} of the real faces: {'met' if not over else 'NOT met'} "
         f"(largest gap {figures['rate_gaps'][worst]:+.1%}, {worst}; {len(over)} attribute(s) outside: "
         f"{', '.join(over) or '-'})",
         f"Fréchet distance <= {max_ratio:g}x real vs real: {'met' if ratio <= max_ratio else 'NOT met'} "

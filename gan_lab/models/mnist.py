@@ -88,10 +88,12 @@ def conditional_generator(latent_dim=100, filters=(128, 64), kernel=4, classes=1
 
 
 def projection_discriminator(filters=(64, 128), kernel=4, classes=10, image_shape=IMAGE_SHAPE, name="discriminator",
-                             norm="spectral", dropout=0.0):
+                             norm="spectral", dropout=0.3, features=128):
     """(image, label) -> logit with a projection (Miyato & Koyama, 2018): the logit is
     psi(phi(x)) + <embed(y), phi(x)>, so the class is judged through the image's features rather
-    than fed in as an input channel."""
+    than fed in as an input channel. phi is a dense layer over the flattened convolution maps:
+    with two convolutions, pooling them (as the paper's deep ResNets do) left the discriminator
+    blind to the strokes' layout, and the generator drew one blob per class."""
     image = keras.Input(image_shape, name="image")
     label = keras.Input((1,), dtype="int32", name="label")
     x = image
@@ -99,10 +101,10 @@ def projection_discriminator(filters=(64, 128), kernel=4, classes=10, image_shap
         x = layers.LeakyReLU(0.2)(normed(layers.Conv2D(width, kernel, strides=2, padding="same"), norm)(x))
         if dropout:
             x = layers.Dropout(dropout)(x)
-    features = layers.GlobalAveragePooling2D()(x)
-    unconditional = normed(layers.Dense(1), norm)(features)
-    embedded = layers.Flatten()(layers.Embedding(classes, filters[-1])(label))
-    projection = layers.Dot(axes=1)([embedded, features])
+    phi = layers.LeakyReLU(0.2)(normed(layers.Dense(features), norm)(layers.Flatten()(x)))
+    unconditional = normed(layers.Dense(1), norm)(phi)
+    embedded = layers.Flatten()(layers.Embedding(classes, features)(label))
+    projection = layers.Dot(axes=1)([embedded, phi])
     return keras.Model([image, label], layers.Add(name="logit")([unconditional, projection]), name=name)
 
 

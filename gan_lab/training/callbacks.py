@@ -121,10 +121,16 @@ class Progress(keras.callbacks.Callback):
                         unit="epoch", file=sys.stdout, dynamic_ncols=False, ncols=110)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        self.started, self.batches = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        self.rates.append(self.images_per_epoch / (time.perf_counter() - self.started))
+        # An epoch cut short by the budget trained only its first batches: count those.
+        steps = self.params.get("steps") or self.batches or 1
+        self.rates.append(self.images_per_epoch * min(self.batches or steps, steps) / steps
+                          / (time.perf_counter() - self.started))
         shown = {k: f"{v:.3g}" for k, v in (logs or {}).items() if k in self.SHOWN}
         self.bar.set_postfix(shown | {"img/s": f"{self.rates[-1]:.0f}"}, refresh=False)
         self.bar.update(1)
