@@ -59,6 +59,12 @@ def angle_to_step(angle, calibration) -> tuple:
     return float(np.interp(angle, change[keep], steps[keep])), reachable
 
 
+def drawable(directions, expressions=tuple(EXPRESSIONS)) -> list:
+    """The expressions these directions can draw: neutral always, the others only when notebook 07
+    shipped their direction (a direction below its success target is not shipped)."""
+    return [e for e in expressions if e in EXPRESSIONS and (EXPRESSIONS[e] is None or EXPRESSIONS[e] in directions.names)]
+
+
 def plan(directions, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutral",)) -> list:
     """One row per image: requested angles and expression, and the latent steps behind them."""
     calibration = directions.info.get("calibration", {})

@@ -55,6 +55,12 @@ def test_plan_covers_every_combination_and_refuses_what_it_cannot_do():
         grid.plan(fake_directions(("yaw", "pitch", "Smiling")), expressions=("open_mouth",))
 
 
+def test_only_expressions_with_a_shipped_direction_are_drawable():
+    directions = fake_directions(("yaw", "pitch", "Smiling"))
+    assert grid.drawable(directions) == ["neutral", "smile"]
+    assert grid.drawable(directions, ("open_mouth", "wink", "neutral")) == ["neutral"]
+
+
 @pytest.fixture
 def model(tmp_path):
     """The shipped face generator with made-up (but calibrated) directions beside it."""

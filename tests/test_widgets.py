@@ -122,11 +122,12 @@ def test_recipe_latent_is_deterministic_and_locked_sliders_keep_their_own_direct
 def test_held_locks_keep_the_locked_attribute_as_the_classifier_reads_it(tmp_path):
     explorer = LatentExplorer.from_folder(FOLDER, seed=21)  # holds locks through the shipped classifier
     assert explorer.hold is not None
+    moved = next(n for n in explorer.sliders if n != "Male")  # the first other shipped direction
     explorer.locks["Male"].value = True
-    before = explorer.hold.read(explorer.latent(), ["Male", "Smiling"])[0]
-    explorer.sliders["Smiling"].value = explorer.directions.info["steps"]["Smiling"]
-    after = explorer.hold.read(explorer.latent(), ["Male", "Smiling"])[0]
-    assert abs(after[0] - before[0]) < 0.1 and abs(after[1] - before[1]) > 1.0  # Male held, Smiling moved
+    before = explorer.hold.read(explorer.latent(), ["Male", moved])[0]
+    explorer.sliders[moved].value = explorer.directions.info["steps"][moved]
+    after = explorer.hold.read(explorer.latent(), ["Male", moved])[0]
+    assert abs(after[0] - before[0]) < 0.1 and abs(after[1] - before[1]) > 1.0  # Male held, the other moved
     saved = explorer.image.copy()
     explorer.load(explorer.save(tmp_path / "held.json"))
     np.testing.assert_array_equal(explorer.image, saved)
