@@ -131,7 +131,7 @@ def test_cli_trains_a_face_dcgan(face_folder, tmp_path):
     done = gan_lab("train", "dcgan", "--data", str(face_folder), "--epochs", "1", "--out", str(out),
                    "--base", "8", "--no-xla", "--max-images", "64")
     assert done.returncode == 0, done.stderr
-    assert "Trained 1 epochs" in done.stdout
+    assert "Trained to epoch 1," in done.stdout
     assert json.loads((out / "model.json").read_text())["train_images"] == 64
 
 
