@@ -127,10 +127,9 @@ class Progress(keras.callbacks.Callback):
         self.batches += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        # An epoch cut short by the budget trained only its first batches: count those.
-        steps = self.params.get("steps") or self.batches or 1
-        self.rates.append(self.images_per_epoch * min(self.batches or steps, steps) / steps
-                          / (time.perf_counter() - self.started))
+        steps = self.params.get("steps")
+        share = min(self.batches / steps, 1.0) if steps and self.batches else 1.0  # an epoch the budget cut short
+        self.rates.append(self.images_per_epoch * share / (time.perf_counter() - self.started))
         shown = {k: f"{v:.3g}" for k, v in (logs or {}).items() if k in self.SHOWN}
         self.bar.set_postfix(shown | {"img/s": f"{self.rates[-1]:.0f}"}, refresh=False)
         self.bar.update(1)
