@@ -8,7 +8,7 @@ import sys
 from gan_lab.backends import BENCH_METHODS, NAMES
 from gan_lab.errors import GanLabError
 
-TRAINABLE = ("mnist", "dcgan", "vae")
+TRAINABLE = ("mnist", "dcgan", "stylegan", "vae")
 
 
 def positive_int(text):
@@ -52,7 +52,7 @@ def parser():
                    help="mnist only: dense GAN, DCGAN or cgan (class-conditional: a digit per label)")
     t.add_argument("--loss", choices=("nonsaturating", "hinge", "wgan-gp"))
     t.add_argument("--beta", type=float, help="vae only: weight of the KL term")
-    t.add_argument("--base", type=positive_int, help="faces: channels of the widest-resolution layer (default 24)")
+    t.add_argument("--base", type=positive_int, help="faces: channels at the image's side (dcgan 24, stylegan 16)")
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--grid-every", type=positive_int, help="epochs between sample grids (mnist 20, faces 2)")
     t.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints (mnist 20, faces 2)")
@@ -78,6 +78,11 @@ def parser():
     k.add_argument("--extra-faces", type=positive_int, help="faces: procedural faces of other people added to the "
                                                             "training split (more data, free to draw)")
     k.add_argument("--d-base", type=positive_int, help="faces: discriminator width (default --base)")
+    s = t.add_argument_group("style-based generator (stylegan)")
+    s.add_argument("--cap", type=positive_int, help="most channels of any layer (128)")
+    s.add_argument("--w-dim", type=positive_int, help="size of w, the mapping's output (128)")
+    s.add_argument("--mapping-layers", type=positive_int, help="dense layers of the mapping network (2)")
+    s.add_argument("--mixing", type=float, help="share of samples trained with two latents' styles (0.9)")
     k.add_argument("--g-widths", type=widths, help="mnist: generator layer widths, e.g. 128,64 (default the builder's)")
     k.add_argument("--d-widths", type=widths, help="mnist: discriminator layer widths, e.g. 64,128")
     t.set_defaults(command="train")

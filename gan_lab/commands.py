@@ -31,9 +31,13 @@ def _train_options(args) -> dict:
     given |= toolkit
     if args.model == "mnist" and args.extra_faces is not None:
         raise GanLabError("--extra-faces is an option of the face models (dcgan, vae).")
-    if args.model != "dcgan" and args.d_base is not None:
-        raise GanLabError("--d-base is an option of the face DCGAN.")
+    if args.model not in ("dcgan", "stylegan") and args.d_base is not None:
+        raise GanLabError("--d-base is an option of the face GANs (dcgan, stylegan).")
     given |= {"extra_faces": args.extra_faces, "d_base": args.d_base}
+    style = {"cap": args.cap, "w_dim": args.w_dim, "mapping_layers": args.mapping_layers, "mixing": args.mixing}
+    if args.model != "stylegan" and any(v is not None for v in style.values()):
+        raise GanLabError("--cap, --w-dim, --mapping-layers and --mixing are options of the style-based model.")
+    given |= style
     if args.model == "mnist":
         if args.data is not None or args.beta is not None or args.base is not None:
             raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
@@ -42,12 +46,12 @@ def _train_options(args) -> dict:
         raise GanLabError("--g-widths and --d-widths are for mnist; the face models take --base and --d-base.")
     else:
         if args.arch is not None:
-            raise GanLabError("--arch is for mnist; the face models are chosen by name (dcgan, vae).")
+            raise GanLabError("--arch is for mnist; the face models are chosen by name (dcgan, stylegan, vae).")
         given |= {"data": args.data, "beta": args.beta, "base": args.base}
         if args.model == "vae" and args.loss is not None:
             raise GanLabError("--loss is a GAN option; the VAE's loss is reconstruction + beta * KL (--beta).")
-        if args.model == "dcgan" and args.beta is not None:
-            raise GanLabError("--beta is the VAE's KL weight; the DCGAN has no such option.")
+        if args.model != "vae" and args.beta is not None:
+            raise GanLabError(f"--beta is the VAE's KL weight; the {args.model} model has no such option.")
     return {k: v for k, v in given.items() if v is not None}
 
 

@@ -36,15 +36,15 @@ STEMS = ("generator", "mapping", "synthesis", "a2b", "b2a", "sr")
 
 
 def input_kind(shape, dtype) -> str:
-    """'label' (whole numbers), 'latent' (n, d) or 'image' (n, h, w, c): what to feed an input."""
+    """'label' (whole numbers), 'latent' (n, d), 'styles' (n, layers, d: a synthesis network's per-layer
+    ws) or 'image' (n, h, w, c): what to feed an input."""
     if np.dtype(dtype).kind in "iu":
         return "label"
-    if len(shape) == 2:
-        return "latent"
-    if len(shape) == 4:
-        return "image"
-    raise GanLabError(f"Cannot convert an input of shape {shape}: gan_lab converts latents (n, d), class labels "
-                      "and images (n, h, w, c).")
+    kind = {2: "latent", 3: "styles", 4: "image"}.get(len(shape))
+    if kind is None:
+        raise GanLabError(f"Cannot convert an input of shape {shape}: gan_lab converts latents (n, d), per-layer "
+                          "styles (n, layers, d), class labels and images (n, h, w, c).")
+    return kind
 
 
 def sample_inputs(specs, n, seed=0, pictures=None, num_classes=None, value_range=(-1.0, 1.0), size=64) -> list:
@@ -55,6 +55,8 @@ def sample_inputs(specs, n, seed=0, pictures=None, num_classes=None, value_range
         kind = input_kind(shape, dtype)
         if kind == "latent":
             out.append(latent.sample(n, int(shape[1]), seed))
+        elif kind == "styles":  # N(0, I) like a latent: the check is numerical, any typical scale will do
+            out.append(rng.standard_normal((n, *shape[1:])).astype(np.float32))
         elif kind == "label":
             if not num_classes:
                 raise GanLabError(f"Input {name!r} takes class labels: pass num_classes (or set it in model.json).")
@@ -77,22 +79,25 @@ def _images(pictures, n, shape, value_range, size, seed) -> np.ndarray:
     return images.to_float(pictures, value_range)
 
 
-def _io_names(specs, n_outputs) -> tuple:
-    """ONNX names: z / label / image for the inputs, image (or output) for the outputs."""
+OUTPUT_NAMES = {"mapping": "w"}  # every other network's output is an image
+
+
+def _io_names(specs, n_outputs, stem="generator") -> tuple:
+    """ONNX names: z / ws / label / image for the inputs, image (or output, or w) for the outputs."""
     kinds = [input_kind(s, d) for _, s, d in specs]
-    names = [{"latent": "z"}.get(k, k) for k in kinds]
+    names = [{"latent": "z", "styles": "ws"}.get(k, k) for k in kinds]
     names = [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
-    out = "output" if "image" in names else "image"
+    out = OUTPUT_NAMES.get(stem) or ("output" if "image" in names else "image")
     return names, [out] if n_outputs == 1 else [f"{out}_{i}" for i in range(n_outputs)]
 
 
-def to_onnx(model, path, opset=DEFAULT_OPSET, batch=None, shapes=None) -> Path:
+def to_onnx(model, path, opset=DEFAULT_OPSET, batch=None, shapes=None, stem="generator") -> Path:
     """Keras -> ONNX via tf2onnx: the model traced in a tf.function with an input signature
     (tf2onnx's `from_keras` does not work with Keras 3). A None first dimension is named "batch".
     `shapes`: the input shapes to trace (default the model's own), e.g. a fully convolutional
     model's image size fixed to the size its parity was checked at."""
     specs = input_specs(model, getattr(model, "name", "model"))
-    in_names, out_names = _io_names(specs, len(outputs_of(model, specs)))
+    in_names, out_names = _io_names(specs, len(outputs_of(model, specs)), stem)
     shapes = shapes or [shape for _, shape, _ in specs]
     signature = [tf.TensorSpec((batch, *shape[1:]), tf.as_dtype(dtype), name=name)
                  for (_, _, dtype), shape, name in zip(specs, shapes, in_names)]
@@ -198,7 +203,7 @@ def convert(keras_model, out_dir, stem="generator", opset=DEFAULT_OPSET, batch=N
     precision = "fp32" if fp32 else "fp16"
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=out_dir))
     try:
-        to_onnx(model, work / f"{stem}.onnx", opset, batch, shapes)
+        to_onnx(model, work / f"{stem}.onnx", opset, batch, shapes, stem)
         onnx_fig = parity(reference, _run(work / f"{stem}.onnx", inputs))
         _gate("Keras -> ONNX", onnx_fig, TOLERANCE["fp32"])
         to_ir(work / f"{stem}.onnx", work / f"{stem}.xml", batch, fp16=not fp32)

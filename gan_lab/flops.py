@@ -39,11 +39,14 @@ def describe_machine(seconds=1.5) -> str:
 
 def flops_per_image(model) -> float:
     """Multiply-adds x 2 of the Dense and convolution layers of a Keras model, per image (layers
-    inside wrappers such as SpectralNormalization included)."""
+    inside wrappers such as SpectralNormalization included; a custom layer counts itself through
+    a `flops_per_image()` method, as the style-based model's do)."""
     total = 0
     for outer in _leaf_layers(model):
         layer = getattr(outer, "layer", outer)  # a wrapper's own shapes, its inner layer's kernel
-        if isinstance(layer, layers.Dense):
+        if hasattr(layer, "flops_per_image"):
+            total += layer.flops_per_image()
+        elif isinstance(layer, layers.Dense):
             total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
         elif isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
             kh, kw, a, b = layer.kernel.shape  # Conv2D: (kh, kw, in, out); transpose: (kh, kw, out, in)

@@ -45,16 +45,17 @@ def check(cfg) -> dict:
     return cfg
 
 
-def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=None) -> GAN:
-    """The GAN of `cfg` (a dict with GAN_OPTIONS' keys), compiled for `steps` optimizer steps."""
+def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=None, trainer=GAN, **options) -> GAN:
+    """The GAN of `cfg` (a dict with GAN_OPTIONS' keys), compiled for `steps` optimizer steps.
+    `trainer`: the GAN class (e.g. StyleGAN), built with `options` too."""
     check(cfg)
 
     def adam(lr):
         return keras.optimizers.Adam(learning_rate(lr or cfg["lr"], cfg["lr_decay"], steps),
                                      beta_1=cfg["beta_1"], beta_2=cfg["beta_2"])
 
-    gan = GAN(generator, discriminator, seed=seed, ema=cfg["ema"], ema_half_life=cfg["ema_half_life"],
-              num_classes=num_classes)
+    gan = trainer(generator, discriminator, seed=seed, ema=cfg["ema"], ema_half_life=cfg["ema_half_life"],
+                  num_classes=num_classes, **options)
     gan.compile(d_optimizer=adam(cfg["lr_d"]), g_optimizer=adam(cfg["lr_g"]), loss=cfg["loss"],
                 label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], cutout=cfg["cutout"],
                 r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=xla)

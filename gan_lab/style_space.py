@@ -1,0 +1,74 @@
+"""What a style-based model adds to the lab's tools: its three networks exported, the mapping -> synthesis
+chain checked against the generator, and the noise's stochastic variation.
+
+    style_space.export("runs/faces-stylegan/generator.keras", "models/faces-stylegan")
+    #  -> generator.* (z -> image, psi 1, fixed noise), mapping.* (z -> w), synthesis.* (ws -> image),
+    #     each .keras/.onnx/.xml with its parity gate, and model.json's w_avg, num_ws, chain parity
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gan_lab import convert, latent, modelfolder
+from gan_lab.errors import GanLabError
+from gan_lab.models import stylegan
+from gan_lab.models.io import load_keras
+from gan_lab.runtime.style import load_style
+
+STEMS = ("generator", "mapping", "synthesis")
+
+
+def export(generator, out_dir, int8=False, verbose=True) -> dict:
+    """Export a style-based generator (a .keras path or a model) as generator.*, mapping.* and synthesis.*
+    in `out_dir`, each through the conversion pipeline's parity gates; then mapping -> synthesis through
+    OpenVINO must equal the Keras generator within the FP16 tolerance. Returns the reports by stem."""
+    model = load_keras(generator) if isinstance(generator, (str, os.PathLike)) else generator
+    net_map, net_syn, _ = stylegan.parts(model)
+    out_dir = Path(out_dir)
+    nets = {"generator": model, "mapping": net_map, "synthesis": net_syn}
+    for stem, net in nets.items():  # the Keras backend's files (and the parts a notebook edits with)
+        modelfolder.save_keras(net, out_dir / f"{stem}.keras")
+    reports = {stem: convert.convert(net, out_dir, stem=stem, int8=int8 and stem == "generator", verbose=verbose)
+               for stem, net in nets.items()}
+    modelfolder.write_info(out_dir, **stylegan.card(model))
+    chain = chain_parity(out_dir, model)
+    modelfolder.write_info(out_dir, chain_parity=chain)
+    if chain["max_abs"] > convert.TOLERANCE["fp16"]:
+        raise GanLabError(f"mapping -> synthesis through OpenVINO differs from the Keras generator by "
+                          f"{chain['max_abs']:.3g} (> {convert.TOLERANCE['fp16']}); the export in {out_dir} is not usable.")
+    if verbose:
+        print(f"mapping -> synthesis (OpenVINO) against the Keras generator: max |diff| {chain['max_abs']:.2e} "
+              f"over {chain['samples']} latents")
+    return reports | {"chain": chain}
+
+
+def chain_parity(folder, generator_model, n=256, seed=0, backend="openvino") -> dict:
+    """Max and mean |difference| between the Keras generator and mapping -> (psi 1) -> synthesis on
+    `backend`, on n seeded latents."""
+    style = load_style(folder, backend)
+    z = latent.sample(n, style.latent_dim, seed)
+    reference = np.asarray(generator_model.predict(z, batch_size=64, verbose=0))
+    got = style.synthesis.synthesize_raw(style.map(z))
+    return convert.parity(reference, got) | {"samples": n, "backend": backend}
+
+
+def noise_variation(generator_model, z, draws=16, psi=1.0) -> tuple:
+    """The noise's stochastic variation for each latent: (images (n, draws, H, W, C) in [-1, 1] with the
+    noise drawn afresh each time, per-pixel standard deviation across the draws (n, H, W)) - the same
+    face and pose, with hair strands, skin and background details moving."""
+    stylegan.check_psi(psi)
+    net_map, net_syn, w_avg = stylegan.parts(generator_model)
+    w = np.asarray(net_map(np.asarray(z, np.float32), training=False))
+    w = w_avg + psi * (w - w_avg)
+    ws = np.repeat(w[:, None], int(net_syn.inputs[0].shape[1]), axis=1)
+    # training=True draws the noise afresh; the synthesis network has no other training-time behaviour
+    draws = np.stack([np.asarray(net_syn(ws, training=True)) for _ in range(draws)], axis=1)
+    return draws, draws.std(axis=1).mean(axis=-1)
+
+
+def w_samples(style, n, seed=0, psi=1.0) -> np.ndarray:
+    """n seeded points of W (the mapping of N(0, I) latents): where W-space directions are fitted."""
+    return style.map(style.sample_latents(n, seed), psi)
+

@@ -1,0 +1,54 @@
+"""Training the style-based generator: the lab's GAN (same toolkit, run folder, checkpoints, resume,
+budget) with what StyleGAN2 adds in the generator's step.
+
+- Style mixing regularisation: with probability `mixing`, a sample takes the ws of a second latent from a
+  random layer on, so that neighbouring layers cannot rely on sharing one w (it is what makes coarse,
+  middle and fine styles separable).
+- The mean w, tracked as a moving average (beta 0.995) of the mapping's outputs in training: truncation
+  pulls toward it.
+The non-saturating loss, lazy R1, DiffAugment and the EMA generator are the toolkit's (`GAN`).
+"""
+
+import keras
+import tensorflow as tf
+
+from gan_lab.errors import GanLabError
+from gan_lab.models import stylegan
+from gan_lab.training.gan import GAN
+
+
+class StyleGAN(GAN):
+    """A `GAN` whose generator is `stylegan.generator` (mapping -> truncation -> synthesis)."""
+
+    def __init__(self, generator, discriminator, mixing=0.9, w_avg_beta=0.995, **kwargs):
+        if not 0.0 <= float(mixing) <= 1.0:
+            raise GanLabError(f"mixing is the share of samples trained with two latents' styles, in [0, 1]; got {mixing}.")
+        super().__init__(generator, discriminator, **kwargs)
+        self.mapping, self.synthesis, _ = stylegan.parts(generator)
+        self.truncation = generator.get_layer("truncation")
+        self.num_ws = int(self.synthesis.inputs[0].shape[1])
+        self.mixing, self.w_avg_beta = float(mixing), float(w_avg_beta)
+
+    def _generate(self, n, labels, training=True):
+        """Images of fresh latents, with style mixing and the mean w tracked (training only)."""
+        w = self.mapping(self._latents(2 * n), training=training)
+        w1, w2 = w[:n], w[n:]
+        if training:
+            mean = tf.reduce_mean(w1, axis=0)
+            avg = self.truncation.w_avg
+            avg.assign(mean + self.w_avg_beta * (avg - mean))
+        return self.synthesis(self._mix(w1, w2, n), training=training)
+
+    def _mix(self, w1, w2, n):
+        """ws (n, num_ws, w_dim): w1's for layers before a random cut, w2's after it; no cut (w1
+        everywhere) for a share 1 - mixing of the samples."""
+        cut = keras.random.randint((n, 1), 1, self.num_ws, seed=self.seed_generator)
+        keep = keras.random.uniform((n, 1), seed=self.seed_generator) >= self.mixing
+        cut = tf.where(keep, self.num_ws, cut)
+        first = tf.range(self.num_ws)[None, :] < cut  # (n, num_ws)
+        return tf.where(first[:, :, None], w1[:, None, :], w2[:, None, :])
+
+    def _update_ema(self, batch):
+        super()._update_ema(batch)
+        # The mean w is a statistic, not a weight: the averaged generator takes it as it is.
+        self.ema_generator.get_layer("truncation").w_avg.assign(self.truncation.w_avg)
