@@ -23,9 +23,11 @@ from gan_lab.models.io import load_keras
 THRESHOLD = 0.5
 
 
-def scored_samples(generate, score, n, latent_dim, seed=0, batch=250):
-    """n seeded latents with the scores of the images they generate: (z, {"attributes", "features"})."""
-    z = latent.sample(n, latent_dim, seed)
+def scored_samples(generate, score, n, latent_dim, seed=0, batch=250, sample=None):
+    """n seeded latents with the scores of the images they generate: (z, {"attributes", "features"}).
+    `sample(n, seed)`: where the points come from (default N(0, I); a style-based model's W: its
+    mapping of those latents, `style_space.w_sampler`); every function here takes it."""
+    z = sample(n, seed) if sample else latent.sample(n, latent_dim, seed)
     return z, _score_all(generate, score, z, batch)
 
 
@@ -46,7 +48,8 @@ def _flips(before, after):
     return (np.asarray(after) >= THRESHOLD) != (np.asarray(before) >= THRESHOLD)
 
 
-def direction_report(generate, score, directions, names, step=3.0, n=200, seed=0, locks=(), batch=250, hold=None):
+def direction_report(generate, score, directions, names, step=3.0, n=200, seed=0, locks=(), batch=250, hold=None,
+                     sample=None):
     """Edit n seeded faces by +step and -step along each direction (made orthogonal to the
     `locks` directions) and measure, per direction:
     - success: share of edits that carry its own attribute across the threshold the way asked
@@ -58,7 +61,7 @@ def direction_report(generate, score, directions, names, step=3.0, n=200, seed=0
     `step` and `locks` may also be dicts keyed by direction name (a step and locks for each).
     With `hold` (a `Hold`), locked attributes are held by walking the edit instead of by projection.
     Returns (rows, flip matrix (directions x attributes))."""
-    z, base = scored_samples(generate, score, n, directions.latent_dim, seed, batch)
+    z, base = scored_samples(generate, score, n, directions.latent_dim, seed, batch, sample)
     on = base["attributes"] >= THRESHOLD
     sure = np.abs(base["attributes"] - THRESHOLD) >= 0.25
     feats = base["features"]
@@ -109,14 +112,14 @@ def most_flipped(matrix, directions, names, k=2) -> dict:
 
 
 def recommend_steps(generate, score, directions, names, steps=(2.0, 3.0, 4.0, 5.0, 6.0), target=0.9,
-                    n=200, seed=1, batch=250, margin=0.03) -> dict:
+                    n=200, seed=1, batch=250, margin=0.03, sample=None) -> dict:
     """For each direction, the smallest step whose success reaches `target` + `margin` (else
     `target`; else the step with the best success): {name: {"step", "success", "reached",
     "by_step": {step: success}}}. The margin covers sampling noise: a rate measured at exactly
     the target on these n faces falls short on the next n half the time."""
     by_step = {}
     for step in steps:
-        rows, _ = direction_report(generate, score, directions, names, step, n, seed, batch=batch)
+        rows, _ = direction_report(generate, score, directions, names, step, n, seed, batch=batch, sample=sample)
         by_step[float(step)] = {r["direction"]: r["success"] for r in rows}
     out = {}
     for name in directions.names:
@@ -139,10 +142,11 @@ def pose_directions(z, scores, keys=("yaw", "pitch")) -> latent.Directions:
                              {"degrees_per_step": dict(zip(keys, np.round(slopes, 3).tolist()))})
 
 
-def calibrate(generate, score, direction, key, steps=np.linspace(-8, 8, 17), n=64, seed=2, batch=250) -> dict:
+def calibrate(generate, score, direction, key, steps=np.linspace(-8, 8, 17), n=64, seed=2, batch=250,
+              sample=None) -> dict:
     """Median change of the judge's `key` (e.g. yaw in degrees) along `direction`, over n seeded
     faces: the curve the identity grid inverts to turn an angle into a step."""
-    z = latent.sample(n, len(direction), seed)
+    z = sample(n, seed) if sample else latent.sample(n, len(direction), seed)
     medians = [float(np.median(_score_all(generate, score, z + t * direction, batch)[key])) for t in steps]
     change = np.array(medians) - np.interp(0.0, steps, medians)
     return {"steps": [round(float(t), 3) for t in steps], "change": np.round(change, 2).tolist(),
@@ -152,7 +156,7 @@ def calibrate(generate, score, direction, key, steps=np.linspace(-8, 8, 17), n=6
 class Hold:
     """Locks that hold: keep the judge's reading of the locked attributes fixed while a latent
     moves. Orthogonal projection only keeps their *linear* scores fixed, and these generators'
-    attributes are far from linear in z (measured in notebook 07). Instead the edit is walked in
+    attributes are far from linear in z (measured in notebook 08). Instead the edit is walked in
     `substeps` short steps; each takes the wanted direction minus its component along the locked
     attributes' local gradients (their logits, or yaw/pitch, through generator and classifier),
     then a Gauss-Newton pull back to their starting values; `polish` more pulls at the end. Works
@@ -223,17 +227,17 @@ def _pseudo_inverse(jac, gram_inv, r):
 
 
 def build_directions(generate, score, names, candidates, latent_dim, samples=6000, edits=300,
-                     steps=(2.0, 3.0, 4.0, 5.0, 6.0), target=0.9, seed=0):
+                     steps=(2.0, 3.0, 4.0, 5.0, 6.0), target=0.9, seed=0, sample=None):
     """Directions a model ships with, every one measured: attribute directions by regression on
     `samples` scored faces, kept only if some step reaches `target` success over `edits` faces
     (its smallest such step is the recommended one), plus calibrated yaw and pitch directions.
     Returns (Directions, {candidate: recommend_steps entry}) - the second says why any was dropped."""
-    z, scores = scored_samples(generate, score, samples, latent_dim, seed)
+    z, scores = scored_samples(generate, score, samples, latent_dim, seed, sample=sample)
     found = find_directions(z, scores["attributes"], names, candidates)
-    steps_of = recommend_steps(generate, score, found, names, steps, target, edits, seed + 1)
+    steps_of = recommend_steps(generate, score, found, names, steps, target, edits, seed + 1, sample=sample)
     named = [c for c in candidates if steps_of[c]["reached"]]
     pose = pose_directions(z, scores)
-    calibration = {k: calibrate(generate, score, pose[k], k, seed=seed + 2) for k in pose.names}
+    calibration = {k: calibrate(generate, score, pose[k], k, seed=seed + 2, sample=sample) for k in pose.names}
     info = {"samples": samples, "edits": edits, "target": target,
             "steps": {c: steps_of[c]["step"] for c in named}, "success": {c: steps_of[c]["success"] for c in named},
             "dropped": {c: steps_of[c]["by_step"] for c in candidates if c not in named},

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.std import tqdm  # plain text: reads right in a log and in a stored notebook
 
 from gan_lab import images, latent, paths, recipe, runtime
+from gan_lab.runtime.style import editable, space_of
 from gan_lab.editing import Hold
 from gan_lab.errors import GanLabError
 from gan_lab.metrics import face_attributes
@@ -60,7 +61,7 @@ def angle_to_step(angle, calibration) -> tuple:
 
 
 def drawable(directions, expressions=tuple(EXPRESSIONS)) -> list:
-    """The expressions these directions can draw: neutral always, the others only when notebook 07
+    """The expressions these directions can draw: neutral always, the others only when notebook 08
     shipped their direction (a direction below its success target is not shipped)."""
     return [e for e in expressions if e in EXPRESSIONS and (EXPRESSIONS[e] is None or EXPRESSIONS[e] in directions.names)]
 
@@ -71,7 +72,7 @@ def plan(directions, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutral",))
     for key in ("yaw", "pitch"):
         if key not in directions.names or key not in calibration:
             raise GanLabError(f"The directions have no calibrated {key!r} direction; build them with "
-                              "editing.pose_directions + editing.calibrate (notebook 07).")
+                              "editing.pose_directions + editing.calibrate (notebook 08).")
     unknown = [e for e in expressions if e not in EXPRESSIONS]
     if unknown:
         raise GanLabError(f"Unknown expression(s) {unknown}; choose from {', '.join(EXPRESSIONS)}.")
@@ -91,11 +92,12 @@ def plan(directions, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutral",))
     return rows
 
 
-def latents(face, directions, rows, hold=None) -> np.ndarray:
+def latents(face, directions, rows, hold=None, sample=None) -> np.ndarray:
     """The latents of the planned images: the face's own latent moved along yaw, pitch and the
     expression direction, each kept orthogonal to the face's locked directions; with `hold`
-    (an `editing.Hold`), each move is walked so the locked attributes stay as the face has them."""
-    base = face.latent(directions, hold)[0]
+    (an `editing.Hold`), each move is walked so the locked attributes stay as the face has them.
+    `sample`: the generator's `sample_latents` (a style-based model's points of W)."""
+    base = face.latent(directions, hold, sample)[0]
     out = []
     for row in rows:
         z = base + row["yaw_step"] * directions.locked("yaw", face.locks) \
@@ -124,10 +126,12 @@ def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutr
     `hold`: keep the face's locked attributes as the classifier reads them (editing.Hold)."""
     face = recipe.Recipe.load(face_path)
     folder = Path(model) if model else model_folder(face)
+    generator = editable(folder, backend)  # in W for a style-based model
+    face.check_space(space_of(generator), f"the model {folder.name}")
     directions = latent.Directions.load(folder / "directions.json")
-    generator = runtime.load_generator(ModelFolder(folder).file("generator", backend))
     rows = plan(directions, yaw, step, pitch, expressions)
-    z = latents(face, directions, rows, _hold(folder) if hold and face.locks else None)
+    held = _hold(folder) if hold and face.locks and face.space == "z" else None
+    z = latents(face, directions, rows, held, generator.sample_latents)
     out = paths.writable_dir(out, "grid folder")
     (out / "images").mkdir(exist_ok=True)
     shutil.copyfile(face_path, out / "face.json")

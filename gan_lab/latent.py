@@ -34,6 +34,26 @@ def truncate(z, psi=1.0, mean=None) -> np.ndarray:
     return (mean + psi * (z - mean)).astype(np.float32)
 
 
+def check_psi(psi):
+    """Refuse a truncation psi outside [0, 1] (a style-based model's W), naming what it does."""
+    if not 0.0 <= float(psi) <= 1.0:
+        raise GanLabError(f"Truncation psi must be in [0, 1] (1: no truncation, 0: the mean face); got {psi}.")
+
+
+def layer_resolution(index, num_ws_total) -> int:
+    """The side of the maps that style input `index` modulates (w0: 4x4; w1, w2: 8x8 ...; the last
+    one, the final toRGB's, the image's side)."""
+    return 4 * 2 ** min((index + 1) // 2, (num_ws_total - 2) // 2)
+
+
+def style_groups(num_ws_total) -> dict:
+    """StyleGAN's coarse (4-8 px: pose, face shape), middle (16-32 px: features, hair style) and fine
+    (64 px and up: colours, micro-structure) style inputs, as index ranges."""
+    sides = [layer_resolution(i, num_ws_total) for i in range(num_ws_total)]
+    picks = {"coarse": lambda s: s <= 8, "middle": lambda s: 16 <= s <= 32, "fine": lambda s: s >= 64}
+    return {name: [i for i, s in enumerate(sides) if keep(s)] for name, keep in picks.items()}
+
+
 def lerp(a, b, t) -> np.ndarray:
     """Straight-line interpolation; `t` a number or an array of numbers (one latent each)."""
     a, b, t = np.asarray(a, np.float32), np.asarray(b, np.float32), np.asarray(t, np.float32)
@@ -161,6 +181,10 @@ class Directions:
         if name not in self.names:
             raise GanLabError(f"No direction {name!r}; these exist: {', '.join(self.names)}.")
         return self.vectors[self.names.index(name)]
+
+    def subset(self, names) -> "Directions":
+        """The named directions only, in the order given."""
+        return Directions(list(names), np.stack([self[n] for n in names]), self.method, dict(self.info))
 
     def locked(self, free, locks) -> np.ndarray:
         """Direction `free` made orthogonal to the directions named in `locks`."""

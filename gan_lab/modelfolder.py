@@ -17,7 +17,8 @@ from gan_lab import paths
 from gan_lab.errors import GanLabError
 from gan_lab import backends
 
-SHIPPED = ("generator.keras", "generator.onnx", "generator.xml", "generator.bin", "encoder.keras", "model.json")
+SHIPPED = (*(f"{stem}{suffix}" for stem in ("generator", "mapping", "synthesis")
+             for suffix in (".keras", ".onnx", ".xml", ".bin")), "encoder.keras", "model.json")
 
 
 def read_info(folder) -> dict:
@@ -55,7 +56,7 @@ def ship(run_folder, to, names=SHIPPED) -> list:
     """Copy a run's model files (those of `names` it has) into a shipped model folder, each
     atomically; model.json last, so a folder with model.json is complete. A new generator drops
     the old one's files that the run does not replace: its INT8 IR (`gan-lab convert --int8`
-    makes a new one) and its edit directions (notebook 07 finds new ones)."""
+    makes a new one) and its edit directions (notebook 08 finds new ones)."""
     run_folder, to = Path(run_folder), Path(to)
     to.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -68,7 +69,7 @@ def ship(run_folder, to, names=SHIPPED) -> list:
     if not copied:
         raise GanLabError(f"{run_folder} holds none of {', '.join(names)}; nothing to ship.")
     if "generator.keras" in copied:  # the old generator's other files (INT8 IR, edit directions) go with it
-        for stale in [*to.glob("generator*"), *to.glob("directions.*")]:
+        for stale in [*to.glob("generator*"), *to.glob("mapping*"), *to.glob("synthesis*"), *to.glob("directions.*")]:
             if stale.name not in copied:
                 stale.unlink()
     return copied

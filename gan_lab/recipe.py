@@ -25,17 +25,20 @@ class Recipe:
     truncation: float = 1.0
     sliders: dict = field(default_factory=dict)  # direction name -> step along it (latent units)
     locks: list = field(default_factory=list)  # direction names held fixed while others move
+    space: str = "z"  # "w": a style-based model's W, in units of its spread (runtime.style.WGenerator)
 
-    def latent(self, directions, hold=None) -> np.ndarray:
+    def latent(self, directions, hold=None, sample=None) -> np.ndarray:
         """The (1, latent_dim) latent of this face: the seed's latent, truncated, moved by the
         locked sliders along their own directions, then by the free sliders along theirs made
         orthogonal to the locked ones (so the locked attributes' linear scores stay put). With
         `hold` (an `editing.Hold`) the free move is walked so that the locked attributes, as the
-        classifier reads them, stay where the locked sliders put them."""
+        classifier reads them, stay where the locked sliders put them. `sample(n, seed)`: the seed's
+        point (a generator's `sample_latents`; default N(0, I), which is Z's)."""
         if directions.latent_dim != self.latent_dim:
             raise GanLabError(f"The directions are for {directions.latent_dim}-d latents, this face for "
                               f"{self.latent_dim}-d; use the directions shipped with {self.model}.")
-        anchor = latent.truncate(latent.sample(1, self.latent_dim, self.seed), self.truncation)
+        start = sample(1, self.seed) if sample else latent.sample(1, self.latent_dim, self.seed)
+        anchor = latent.truncate(start, self.truncation)
         moves = {k: np.float32(v) for k, v in self.sliders.items() if v}
         for name in [k for k in moves if k in self.locks]:  # locked sliders keep their own direction
             anchor = anchor + moves[name] * directions[name]
@@ -74,4 +77,12 @@ class Recipe:
         return cls(model=data["model"], latent_dim=int(data["latent_dim"]), seed=int(data["seed"]),
                    truncation=float(data.get("truncation", 1.0)),
                    sliders={k: float(v) for k, v in data.get("sliders", {}).items()},
-                   locks=list(data.get("locks", [])))
+                   locks=list(data.get("locks", [])), space=str(data.get("space", "z")))
+
+    def check_space(self, space, where) -> None:
+        """Refuse a face saved in the other latent space: its numbers would mean another face there."""
+        if self.space != space:
+            names = {"z": "Z (the latent the generator takes)", "w": "W (a style-based model's mapped space)"}
+            raise GanLabError(f"This face was saved in {names.get(self.space, self.space)}, but {where} edits in "
+                              f"{names.get(space, space)}; the same numbers would draw another face. Open it with "
+                              f"the model it was saved from ({self.model}), or save it again here.")

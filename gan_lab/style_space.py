@@ -1,5 +1,5 @@
 """What a style-based model adds to the lab's tools: its three networks exported, the mapping -> synthesis
-chain checked against the generator, and the noise's stochastic variation.
+chain checked against the generator, the truncation curve and the noise's stochastic variation.
 
     style_space.export("runs/faces-stylegan/generator.keras", "models/faces-stylegan")
     #  -> generator.* (z -> image, psi 1, fixed noise), mapping.* (z -> w), synthesis.* (ws -> image),
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import convert, latent, modelfolder
+from gan_lab import convert, editing, latent, modelfolder
+from gan_lab.metrics import face_attributes
 from gan_lab.errors import GanLabError
 from gan_lab.models import stylegan
 from gan_lab.models.io import load_keras
-from gan_lab.runtime.style import load_style
+from gan_lab.runtime.style import WGenerator, load_style
 
 STEMS = ("generator", "mapping", "synthesis")
 
@@ -34,7 +35,8 @@ def export(generator, out_dir, int8=False, verbose=True) -> dict:
                for stem, net in nets.items()}
     modelfolder.write_info(out_dir, **stylegan.card(model))
     chain = chain_parity(out_dir, model)
-    modelfolder.write_info(out_dir, chain_parity=chain)
+    scale = WGenerator(load_style(out_dir, "onnxruntime")).scale  # the unit of W the editing tools step in
+    modelfolder.write_info(out_dir, chain_parity=chain, w_scale=round(scale, 6))
     if chain["max_abs"] > convert.TOLERANCE["fp16"]:
         raise GanLabError(f"mapping -> synthesis through OpenVINO differs from the Keras generator by "
                           f"{chain['max_abs']:.3g} (> {convert.TOLERANCE['fp16']}); the export in {out_dir} is not usable.")
@@ -68,7 +70,56 @@ def noise_variation(generator_model, z, draws=16, psi=1.0) -> tuple:
     return draws, draws.std(axis=1).mean(axis=-1)
 
 
-def w_samples(style, n, seed=0, psi=1.0) -> np.ndarray:
-    """n seeded points of W (the mapping of N(0, I) latents): where W-space directions are fitted."""
-    return style.map(style.sample_latents(n, seed), psi)
+class ZSpace:
+    """Z of the same model, for the side-by-side report: N(0, I) latents through mapping and synthesis."""
 
+    space = "z"
+
+    def __init__(self, style):
+        self.style, self.latent_dim = style, style.latent_dim
+
+    def sample_latents(self, n, seed=0) -> np.ndarray:
+        return self.style.sample_latents(n, seed)
+
+    def generate(self, z) -> np.ndarray:
+        return self.style.generate(z)
+
+
+def compare_spaces(style, score, names, candidates, samples=6000, edits=300, steps=(2.0, 3.0, 4.0, 5.0, 6.0, 8.0),
+                   seed=0, locks=2, scale=None) -> tuple:
+    """The direction report of one model in Z and in W side by side: per space, directions found by
+    regression and kept at their recommended steps (`editing.build_directions`), then each measured at
+    that step with and without locking the `locks` attributes its Z edit flips most. Returns (rows:
+    direction, space, step, success, entanglement, identity shift, locked flips; {space: Directions})."""
+    spaces = {"Z": ZSpace(style), "W": WGenerator(style, scale, seed=seed)}
+    found, rows, held = {}, [], None
+    for label, space in spaces.items():
+        found[label], _ = editing.build_directions(space.generate, score, names, candidates, space.latent_dim,
+                                                   samples, edits, steps, seed=seed, sample=space.sample_latents)
+    shared = [c for c in candidates if all(c in f.names for f in found.values())]
+    for label, space in spaces.items():
+        dirs = found[label].subset(shared)
+        steps = {c: found[label].info["steps"][c] for c in shared}
+        plain, matrix = editing.direction_report(space.generate, score, dirs, names, steps, edits, seed + 3,
+                                                 sample=space.sample_latents)
+        held = held or editing.most_flipped(matrix, dirs, names, k=locks)
+        locked, _ = editing.direction_report(space.generate, score, dirs, names, steps, edits, seed + 3,
+                                             locks=held, sample=space.sample_latents)
+        for a, b in zip(plain, locked):
+            rows.append({"direction": a["direction"], "space": label, "step": a["step"], "success": a["success"],
+                         "entanglement": a["entanglement"], "identity_shift": a["identity_shift"],
+                         "locks": b["locks"], "success_locked": b["success"], "locked_flips": b["locked_flips"]})
+    return rows, found
+
+
+
+def truncation_curve(style, psis=(1.0, 0.85, 0.7, 0.5), **judge_options) -> list:
+    """Quality against diversity along psi: per psi, the face judge's summary (Fréchet ratios, attribute
+    gap, yaw spread) and the feature spread as a share of the real faces' (1: as varied as real faces)."""
+    rows = []
+    for psi in psis:
+        figures = face_attributes.judge(lambda z, p=psi: style.generate(z, p), style.latent_dim, **judge_options)
+        spread = figures["feature_spread"]
+        rows.append({"psi": psi} | face_attributes.summary(figures) |
+                    {"feature_spread": round(spread["generated"] / spread["real"], 3)})
+    return rows, found

@@ -22,6 +22,7 @@ from gan_lab.editing import Hold
 from gan_lab.errors import GanLabError
 from gan_lab.images import save_png
 from gan_lab.modelfolder import ModelFolder
+from gan_lab.runtime.style import editable, space_of
 
 
 def png_bytes(image, zoom=1) -> bytes:
@@ -47,8 +48,9 @@ def _model_name(folder) -> str:
 
 
 class LatentExplorer:
-    """Sliders over a generator's latent space. `generator`: a `runtime.Generator` (its model
-    folder supplies the other backends); `directions`: `latent.Directions` or a path to them;
+    """Sliders over a generator's latent space. `generator`: a `runtime.Generator`, or for a
+    style-based model a `runtime.style.WGenerator` (edits in W, truncation up to 1); its model
+    folder supplies the other backends. `directions`: `latent.Directions` or a path to them;
     `hold`: an `editing.Hold` to keep locked attributes in place as the classifier reads them
     (without one, locks project the free directions off the locked ones, which holds only their
     linear scores); `limit`: slider range in latent units; `zoom`: enlargement on screen."""
@@ -60,7 +62,7 @@ class LatentExplorer:
             raise GanLabError(f"The directions are {directions.latent_dim}-d but {generator.path} takes "
                               f"{generator.latent_dim}-d latents; load the directions shipped with that model.")
         self.directions, self.zoom, self.hold = directions, zoom, hold
-        self.folder = generator.path.parent
+        self.folder, self.space = generator.path.parent, space_of(generator)
         self._generators = {generator.label: generator}
         self.timings = []  # seconds per render (generate + encode + display), for the latency figure
         self._quiet = False
@@ -70,20 +72,24 @@ class LatentExplorer:
     @classmethod
     def from_folder(cls, folder, backend="OpenVINO", hold=True, **options) -> "LatentExplorer":
         """The explorer on a shipped model folder, with the directions saved beside it; `hold`:
-        hold locks through the model's Keras generator and the shipped face classifier."""
+        hold locks through the model's Keras generator and the shipped face classifier (in Z; a
+        style-based model is edited in W, where locks project the free directions instead)."""
         folder = Path(folder)
-        generator = runtime.load_generator(ModelFolder(folder).file("generator", backend))
-        return cls(generator, folder / "directions.json", hold=Hold.for_model(folder) if hold else None, **options)
+        generator = editable(folder, backend)
+        held = Hold.for_model(folder) if hold and space_of(generator) == "z" else None
+        return cls(generator, folder / "directions.json", hold=held, **options)
 
     # ----------------------------------------------------------------- widgets
 
     def _build_widgets(self, seed, truncation, limit, backend):
         self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
         self.random_button = W.Button(description="random face", icon="random")
-        self.truncation = W.FloatSlider(value=truncation, min=0.0, max=1.5, step=0.05, description="truncation",
+        top = 1.0 if self.space == "w" else 1.5  # in W, psi > 1 would leave the mapped space
+        self.truncation = W.FloatSlider(value=truncation, min=0.0, max=top, step=0.05,
+                                        description="truncation" + (" (W)" if self.space == "w" else ""),
                                         continuous_update=True)
         self.reset_button = W.Button(description="reset", icon="undo")
-        available = [b.label for b in ModelFolder(self.folder).backends("generator")]
+        available = [b.label for b in ModelFolder(self.folder).backends("synthesis" if self.space == "w" else "generator")]
         self.backend = W.Dropdown(options=available, value=backend, description="backend")
         self.status = W.HTML()
         side = f"{self.zoom * self._size()}px"  # a fixed box: the picture must not jump as the text changes
@@ -129,17 +135,17 @@ class LatentExplorer:
         return recipe.Recipe(model=_model_name(self.folder), latent_dim=self.directions.latent_dim,
                              seed=int(self.seed.value), truncation=float(self.truncation.value),
                              sliders={n: float(s.value) for n, s in self.sliders.items()},
-                             locks=[n for n, t in self.locks.items() if t.value])
+                             locks=[n for n, t in self.locks.items() if t.value], space=self.space)
 
     @property
     def generator(self) -> runtime.Generator:
         name = self.backend.value
         if name not in self._generators:  # opened on first use: each backend compiles its model once
-            self._generators[name] = runtime.load_generator(ModelFolder(self.folder).file("generator", name))
+            self._generators[name] = editable(self.folder, name)
         return self._generators[name]
 
     def latent(self) -> np.ndarray:
-        return self.recipe.latent(self.directions, self.hold)
+        return self.recipe.latent(self.directions, self.hold, self.generator.sample_latents)
 
     def render(self) -> np.ndarray:
         """Generate the current face and show it; returns the uint8 image."""
@@ -200,6 +206,7 @@ class LatentExplorer:
         """Re-render the face saved in PATH (refused if it is from another model or names
         directions this explorer does not have)."""
         face = recipe.Recipe.load(path)
+        face.check_space(self.space, f"this explorer ({self.folder.name})")
         if face.latent_dim != self.directions.latent_dim:
             raise GanLabError(f"{path} is a face of a {face.latent_dim}-d model ({face.model}); this explorer "
                               f"shows {self.folder} ({self.directions.latent_dim}-d).")

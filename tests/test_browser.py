@@ -44,7 +44,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # gan-lab-attribute and the attribute as description) and runs in seconds: a self-test of the harness.
 NOTEBOOKS = {
     "stub": (ROOT / "tests" / "browser_stub.ipynb", "Smiling"),
-    "latent_explorer": (ROOT / "notebooks" / "07_latent_explorer.ipynb", "Male"),  # a shipped direction of faces-dcgan
+    "latent_explorer": (ROOT / "notebooks" / "08_latent_explorer.ipynb", "Male"),  # a shipped direction of faces-dcgan
 }
 FACE = ".gan-lab-face img, img.gan-lab-face"  # ipywidgets 8 puts the class on the <img> itself
 ATTRIBUTE = ".gan-lab-attribute"

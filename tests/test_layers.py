@@ -15,7 +15,7 @@ LAYERS = [
     {"errors", "paths", "images", "modelfolder", "backends", "quiet", "repro", "flops"},
     {"data", "models", "latent", "recipe"},
     {"training", "convert", "runtime"},
-    {"metrics", "editing", "bench", "plots"},
+    {"metrics", "editing", "bench", "plots", "style_space"},
     {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__"},
 ]
 
@@ -108,7 +108,7 @@ def test_the_checker_sees_an_upward_import(tmp_path):
 
 @pytest.mark.subprocess
 @pytest.mark.parametrize("code", ["import gan_lab, gan_lab.latent, gan_lab.recipe", "import gan_lab.cli",
-                                  "import gan_lab.runtime, gan_lab.modelfolder, gan_lab.backends"])
+                                  "import gan_lab.runtime, gan_lab.runtime.style, gan_lab.modelfolder, gan_lab.backends"])
 def test_light_entry_points_load_no_tensorflow(code):
     check = f"{code}; import sys; heavy = sorted({{'tensorflow', 'keras', 'openvino', 'onnxruntime'}} & set(sys.modules)); " \
             "print(heavy); assert not heavy"

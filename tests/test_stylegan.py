@@ -14,7 +14,7 @@ from gan_lab import GanLabError, flops, latent, style_space
 from gan_lab.models import stylegan
 from gan_lab.models.io import load_keras
 from gan_lab.runtime import load_generator
-from gan_lab.runtime.style import load_style
+from gan_lab.runtime.style import WGenerator, editable, load_style
 from gan_lab.training import face_models
 from gan_lab.training.stylegan import StyleGAN
 
@@ -212,3 +212,58 @@ def test_cli_trains_a_style_based_generator(tmp_path):
 def test_style_options_are_refused_for_other_models():
     with pytest.raises(GanLabError, match="Unknown stylegan option"):
         face_models.options("stylegan", {"d_norm": "spectral"})
+
+
+def brightness_judge(pictures):
+    """A judge any image has: 'Bright' and 'Red' probabilities and 4x4 thumbnails as features."""
+    x = np.asarray(pictures, np.float32) / 255.0
+    bright, red = x.mean(axis=(1, 2, 3)), x[..., 0].mean(axis=(1, 2)) - x[..., 1:].mean(axis=(1, 2, 3))
+    probs = 1 / (1 + np.exp(-np.stack([(bright - np.median(bright)) * 40, red * 40], axis=1)))
+    thumbs = x.reshape(len(x), 4, 8, 4, 8, 3).mean(axis=(2, 4)).reshape(len(x), -1)
+    return {"attributes": probs, "features": thumbs, "yaw": bright * 10, "pitch": red * 10}
+
+
+def test_w_space_in_units_of_its_spread_round_trips_and_draws_the_same_faces(exported):
+    out, _, _ = exported
+    style = load_style(out, "onnxruntime")
+    space = WGenerator(style, samples=500)
+    u = space.sample_latents(300, seed=4)
+    assert space.scale > 0 and abs(np.sqrt(np.mean(u ** 2)) - 1) < 0.15  # unit spread, like N(0, I)
+    w = style.map(style.sample_latents(3, seed=5))
+    np.testing.assert_allclose(space.to_w(space.to_u(w)), w, atol=1e-5)
+    np.testing.assert_array_equal(space.generate(space.to_u(w)), style.synthesize(w))
+
+
+def test_direction_report_in_z_and_in_w_side_by_side(exported):
+    out, _, _ = exported
+    style = load_style(out, "onnxruntime")
+    rows, found = style_space.compare_spaces(style, brightness_judge, ["Bright", "Red"], ["Bright", "Red"], samples=300,
+                                      edits=40, locks=1)
+    assert found["Z"].latent_dim == 16 and "Red" in found["W"].names
+    assert [r["space"] for r in rows] == ["Z", "W"] and rows[0]["direction"] == rows[1]["direction"] == "Red"
+    for row in rows:
+        assert 0 <= row["success"] <= 1 and row["identity_shift"] > 0 and row["locks"] != [row["direction"]]
+
+
+def test_the_explorer_edits_a_style_based_model_in_w_and_refuses_a_face_saved_in_z(exported, tmp_path):
+    from gan_lab.recipe import Recipe
+    from gan_lab.widgets import LatentExplorer
+
+    out, _, _ = exported
+    directions = latent.Directions(["Red", "Bright"], latent.unit(latent.sample(2, 16, seed=9)))
+    directions.save(tmp_path / "directions")
+    editor = editable(out, "onnxruntime")
+    assert isinstance(editor, WGenerator) and editor.scale == json.loads((out / "model.json").read_text())["w_scale"]
+    explorer = LatentExplorer(editor, tmp_path / "directions.json", seed=3)
+    assert explorer.truncation.max == 1.0 and explorer.space == "w"
+    start = explorer.image.copy()
+    explorer._set(sliders={"Red": 2.0})
+    assert np.abs(explorer.image.astype(int) - start).max() > 0
+    saved = explorer.save(tmp_path / "face.json")
+    face = Recipe.load(saved)
+    assert face.space == "w"
+    u = face.latent(directions, sample=editor.sample_latents)
+    np.testing.assert_allclose(u, editor.sample_latents(1, 3) + 2.0 * directions["Red"], atol=1e-5)
+    (tmp_path / "z.json").write_text(json.dumps(face.to_json() | {"space": "z"}))
+    with pytest.raises(GanLabError, match="saved in Z .* edits in W"):
+        explorer.load(tmp_path / "z.json")

@@ -126,7 +126,13 @@ def face_quality(generated, real, classifier, names, second_real=None) -> dict:
             "frechet_real_vs_real": frechet_distance(other["features"], ref["features"]),
             "rates_generated": gen_rates, "rates_real": real_rates, "rate_gaps": gaps,
             "max_rate_gap": max(abs(v) for v in gaps.values()),
-            "yaw_std": {"generated": float(gen["yaw"].std()), "real": float(ref["yaw"].std())}}
+            "yaw_std": {"generated": float(gen["yaw"].std()), "real": float(ref["yaw"].std())},
+            "feature_spread": {"generated": _spread(gen["features"]), "real": _spread(ref["features"])}}
+
+
+def _spread(features) -> float:
+    """sqrt(trace(covariance)): how far faces lie from their mean in the classifier's features (diversity)."""
+    return float(np.sqrt(np.var(np.asarray(features, np.float64), axis=0).sum()))
 
 
 def face_table(figures, names=None) -> str:

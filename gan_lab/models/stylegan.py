@@ -28,6 +28,7 @@ import numpy as np
 from keras import layers, ops
 
 from gan_lab.errors import GanLabError
+from gan_lab.latent import check_psi, layer_resolution, style_groups  # noqa: F401  (the W layout, NumPy only)
 
 SQRT2 = math.sqrt(2.0)
 register = keras.saving.register_keras_serializable(package="gan_lab")
@@ -50,20 +51,6 @@ def num_ws(image_size) -> int:
     """Style inputs of the synthesis network: one per convolution (1 at 4x4, 2 per larger resolution)
     plus the last toRGB's (each toRGB shares the next convolution's w, as in StyleGAN2)."""
     return 2 * int(math.log2(image_size // 4)) + 2
-
-
-def layer_resolution(index, num_ws_total) -> int:
-    """The side of the maps that style input `index` modulates (w0: 4x4; w1, w2: 8x8 ...; the last
-    one, the final toRGB's, the image's side)."""
-    return 4 * 2 ** min((index + 1) // 2, (num_ws_total - 2) // 2)
-
-
-def style_groups(num_ws_total) -> dict:
-    """StyleGAN's coarse (4-8 px: pose, face shape), middle (16-32 px: features, hair style) and fine
-    (64 px and up: colours, micro-structure) style inputs, as index ranges."""
-    sides = [layer_resolution(i, num_ws_total) for i in range(num_ws_total)]
-    picks = {"coarse": lambda s: s <= 8, "middle": lambda s: 16 <= s <= 32, "fine": lambda s: s >= 64}
-    return {name: [i for i, s in enumerate(sides) if keep(s)] for name, keep in picks.items()}
 
 
 @register
@@ -277,11 +264,6 @@ class MinibatchStd(layers.Layer):
 
     def get_config(self):
         return super().get_config() | {"group": self.group}
-
-
-def check_psi(psi):
-    if not 0.0 <= float(psi) <= 1.0:
-        raise GanLabError(f"Truncation psi must be in [0, 1] (1: no truncation, 0: the mean face); got {psi}.")
 
 
 def mapping(latent_dim=128, w_dim=128, depth=2, name="mapping"):

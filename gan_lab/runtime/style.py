@@ -5,6 +5,7 @@ truncation toward the mean w and style mixing between them.
     w = style.map(style.sample_latents(8, seed=0), psi=0.7)    # (8, w_dim)
     faces = style.synthesize(w)                                 # uint8 (8, 64, 64, 3)
     mixed = style.synthesize(style.mix(w_a, w_b, "fine"))       # a's face, b's colours
+    editor = editable("models/faces-stylegan")                  # W for the editing tools (u: W in its spread)
 
 The synthesis network takes one w per layer (n, num_ws, w_dim): a single w (n, w_dim) is repeated
 for every layer, as the generator does.
@@ -16,8 +17,8 @@ import numpy as np
 
 from gan_lab import backends, images, latent, modelfolder
 from gan_lab.errors import GanLabError
-from gan_lab.models.stylegan import check_psi, style_groups
-from gan_lab.runtime.adapters import Adapter
+from gan_lab.latent import check_psi, style_groups
+from gan_lab.runtime.adapters import Adapter, load_generator
 from gan_lab.runtime.runner import Runner, load
 
 
@@ -143,3 +144,56 @@ def load_style(folder, backend="openvino", device="CPU", **options) -> StyleMode
                           f"(gan_lab.style_space.export(generator.keras, {folder})).")
     return StyleModel(Mapping(load(files["mapping"], device, **options)),
                       Synthesis(load(files["synthesis"], device, **options)), info["w_avg"])
+
+
+class WGenerator:
+    """A style-based model as the editing tools see it: points u of W in units of its spread,
+    u = (w - w_avg) / scale (scale: the root mean variance of w per dimension), -> images. It takes the
+    place of a `Generator` (latent_dim, image_shape, path, label, sample_latents, generate), so the
+    direction finders, the explorer and the identity grid edit in W unchanged: their steps, made for
+    N(0, I) latents, mean as much here, and truncation toward the mean w is u * psi."""
+
+    space = "w"
+    conditional = False
+
+    def __init__(self, style: StyleModel, scale=None, samples=10_000, seed=0):
+        self.style, self.latent_dim, self.image_shape = style, style.w_dim, style.image_shape
+        self.path, self.backend, self.label = style.synthesis.path, style.backend, style.synthesis.label
+        if scale is None:
+            w = style.map(style.sample_latents(samples, seed))
+            scale = np.sqrt(np.mean((w - style.w_avg) ** 2))
+        self.scale = float(scale)
+
+    def __repr__(self):
+        return f"<WGenerator {self.path.parent.name} ({self.label}): u({self.latent_dim}) -> {self.image_shape}>"
+
+    def sample_latents(self, n, seed=0) -> np.ndarray:
+        """The seeded latents' points of W (their mapping), in units of W's spread."""
+        return self.to_u(self.style.map(self.style.sample_latents(n, seed)))
+
+    def to_u(self, w) -> np.ndarray:
+        return ((np.asarray(w, np.float32) - self.style.w_avg) / self.scale).astype(np.float32)
+
+    def to_w(self, u) -> np.ndarray:
+        u = np.asarray(u, np.float32)
+        if u.ndim not in (1, 2) or u.shape[-1] != self.latent_dim:
+            raise GanLabError(f"{self.path.parent.name} edits points of W of shape (n, {self.latent_dim}); got {u.shape}.")
+        return self.style.w_avg + self.scale * u
+
+    def generate(self, u) -> np.ndarray:
+        return self.style.synthesize(self.to_w(u))
+
+
+def editable(folder, backend="openvino", device="CPU"):
+    """What the editing tools edit for a model folder: a `WGenerator` for a style-based model (its
+    W scale from model.json), else the folder's generator on `backend`."""
+    folder = Path(folder)
+    info = modelfolder.read_info(folder)
+    if info.get("style_based"):
+        return WGenerator(load_style(folder, backend, device), info.get("w_scale"))
+    return load_generator(modelfolder.ModelFolder(folder).file("generator", backend), device)
+
+
+def space_of(generator) -> str:
+    """'w' for a WGenerator, 'z' for any other generator."""
+    return getattr(generator, "space", "z")
