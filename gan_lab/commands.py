@@ -67,6 +67,8 @@ def cmd_train(args):
     earlier = modelfolder.read_info(result.out).get("commands", [])
     command = shlex.join(["gan-lab", *args.argv]).replace(str(Path.home()), "~")  # a card shows no home folder
     modelfolder.write_info(result.out, commands=earlier + [command])
+    if result.info.get("interrupted"):
+        print("Interrupted: stopped at a step boundary with a checkpoint; rerun with --resume to continue.")
     print(f"Trained to epoch {result.epochs_done}, {result.train_seconds:.0f} s in this run "
           f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
 

@@ -265,5 +265,14 @@ def test_the_explorer_edits_a_style_based_model_in_w_and_refuses_a_face_saved_in
     u = face.latent(directions, sample=editor.sample_latents)
     np.testing.assert_allclose(u, editor.sample_latents(1, 3) + 2.0 * directions["Red"], atol=1e-5)
     (tmp_path / "z.json").write_text(json.dumps(face.to_json() | {"space": "z"}))
-    with pytest.raises(GanLabError, match="saved in Z .* edits in W"):
+    with pytest.raises(GanLabError, match=r"saved in Z .* edits in W"):
         explorer.load(tmp_path / "z.json")
+
+
+def test_a_face_saved_in_w_is_refused_where_faces_are_edited_in_z():
+    from gan_lab.recipe import Recipe
+
+    face = Recipe(model="faces-stylegan", latent_dim=128, seed=1, space="w")
+    face.check_space("w", "here")
+    with pytest.raises(GanLabError, match=r"saved in W .* edits in Z .*saved from \(faces-stylegan\)"):
+        face.check_space("z", "the model faces-dcgan")

@@ -1,6 +1,7 @@
 """The training toolkit, part by part: DiffAugment, spectral norm, lazy R1, upsample-then-convolve
 generators, the EMA half-life, separate optimizers and the wall-clock budget."""
 
+import json
 import keras
 import numpy as np
 import pytest
@@ -204,3 +205,30 @@ def test_an_epoch_cut_short_by_the_budget_counts_only_the_images_it_trained():
     progress.on_epoch_end(0, {})
     progress.on_train_end()
     assert 0 < progress.rates[0] <= 640 / 0.1  # 640 images in at least 0.1 s, not the epoch's 6,400
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_stops_at_a_step_with_a_checkpoint_and_the_generator(tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gan_lab.training import checkpoints
+
+    cmd = [sys.executable, "-m", "gan_lab", "train", "mnist", "--arch", "mlp", "--epochs", "100000", "--max-images",
+           "256", "--g-widths", "16", "--d-widths", "16", "--no-xla", "--checkpoint-every", "100000",
+           "--out", str(tmp_path)]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "history.csv").exists() and time.time() < deadline:  # training has begun
+        time.sleep(0.5)
+    run.send_signal(getattr(signal, sig))
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "stopping at the next step with a checkpoint" in err and "Interrupted: stopped at a step boundary" in out
+    ckpt = checkpoints.latest(tmp_path / "checkpoints")  # not due for 100,000 epochs: written by the interrupt
+    assert ckpt is not None and (tmp_path / "generator.keras").exists()
+    assert json.loads((tmp_path / "model.json").read_text())["interrupted"] is True

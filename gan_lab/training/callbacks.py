@@ -1,7 +1,9 @@
 """Callbacks for GAN-style models: sample grids, atomic checkpoints, a tqdm progress bar."""
 
 import csv
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,22 +26,44 @@ def _due(epoch: int, every: int, total, model=None) -> bool:
 class Budget(keras.callbacks.Callback):
     """A wall-clock budget: training stops at the first step boundary after `seconds`, and that
     epoch's end writes the checkpoint and the grid. `spent`: seconds trained before this segment
-    (a resumed run counts its earlier segments); `total()` is what the checkpoint records."""
+    (a resumed run counts its earlier segments); `total()` is what the checkpoint records.
+
+    An interrupt (Ctrl-C, a notebook's stop button, `kill -INT` or `kill -TERM`) ends the run the
+    same way, so an hour-long epoch is not lost: the next step boundary stops it with a checkpoint,
+    the grid and the generator written (`interrupted`). A second interrupt acts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, seconds=None, spent=0.0):
         super().__init__()
-        self.seconds, self.spent, self.stopped = seconds, float(spent), False
-        self.started = time.perf_counter()
+        self.seconds, self.spent, self.stopped, self.interrupted = seconds, float(spent), False, False
+        self.started, self._previous = time.perf_counter(), {}
 
     def total(self) -> float:
         return self.spent + time.perf_counter() - self.started
 
     def on_train_begin(self, logs=None):
         self.started = time.perf_counter()
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous = {sig: signal.signal(sig, self._interrupt) for sig in self.SIGNALS}
+
+    def _interrupt(self, signum, frame):
+        self.interrupted = True
+        self._restore()  # the next interrupt is not deferred
+        print(f"\n{signal.Signals(signum).name}: stopping at the next step with a checkpoint "
+              "(interrupt again to stop at once).", file=sys.stderr, flush=True)
+
+    def _restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.seconds is not None and self.total() >= self.seconds:
+        if self.interrupted or (self.seconds is not None and self.total() >= self.seconds):
             self.model.stop_training = self.stopped = True
+
+    def on_train_end(self, logs=None):
+        self._restore()
 
 
 class SampleGrid(keras.callbacks.Callback):

@@ -97,7 +97,8 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
     rate = float(np.median(progress.rates[1:] or progress.rates or [0.0]))  # the first epoch includes tracing
     done = initial_epoch + len(next(iter(history.values()), []))
     result = RunResult(out, history, grid.saved, done, seconds, rate)
-    result.info = {"budget_minutes": minutes, "stopped_by_budget": budget.stopped,
+    result.info = {"budget_minutes": minutes, "stopped_by_budget": budget.stopped and not budget.interrupted,
+                   "interrupted": budget.interrupted,
                    "total_train_seconds": round(budget.total(), 1)} | roofline(trainer, rate)
     return result
 
