@@ -82,8 +82,8 @@ def test_vae_train_step_updates_encoder_and_decoder():
 def test_unknown_option_lists_the_valid_ones():
     with pytest.raises(GanLabError, match=r"Unknown vae option\(s\) \['loss'\]; valid: .*'beta'"):
         face_training.options("vae", {"loss": "hinge"})
-    with pytest.raises(GanLabError, match="Unknown face model 'stylegan'"):
-        face_training.options("stylegan", {})
+    with pytest.raises(GanLabError, match="Unknown face model 'cyclegan'"):
+        face_training.options("cyclegan", {})
 
 
 def test_data_that_is_neither_procedural_nor_a_folder_is_refused(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gan_lab import modelfolder
+from gan_lab import modelfolder, paths
 from gan_lab.errors import GanLabError
 from gan_lab.images import to_float
 from gan_lab.data import face_sets
@@ -223,6 +223,26 @@ def ship_score(figures) -> float:
     either alone misranked the 4-minute ablation runs."""
     figures = summary(figures)
     return max(figures["layout_frechet_ratio"], figures["frechet_ratio"])
+
+
+def recorded_score(folder) -> float:
+    """`ship_score` as a model card recorded it (its `quality`, measured by `judge`): the worse of the
+    layout and feature Fréchet ratios it holds. Ranks shipped models without judging them again."""
+    quality = modelfolder.read_info(folder).get("quality") or {}
+    ratios = [quality.get("layout_frechet_ratio"), quality.get("frechet_ratio")]
+    if ratios[1] is None and "frechet_distance" in quality:
+        ratios[1] = quality["frechet_distance"] / quality["frechet_real_vs_real"]
+    ratios = [r for r in ratios if r is not None]
+    if not ratios:
+        raise GanLabError(f"{folder}/model.json records no face quality; judge the model (face_attributes.judge).")
+    return float(max(ratios))
+
+
+def best_face_models(names=("faces-stylegan", "faces-dcgan", "faces-vae"), models=None) -> dict:
+    """{name: recorded score} of the shipped face generators, best (lowest) first."""
+    found = {n: recorded_score(paths.shipped(n, models)) for n in names
+             if (paths.shipped(n, models) / "model.json").exists()}
+    return dict(sorted(found.items(), key=lambda item: item[1]))
 
 
 def judge_folder(folder, **judge_options) -> float:
