@@ -139,3 +139,21 @@ def test_the_ship_score_is_the_worse_of_the_two_frechet_ratios():
 def test_judge_folder_scores_a_shipped_face_generator():
     score = face_metrics.judge_folder(paths.shipped("faces-dcgan"), n=50, n_faces=1_500)
     assert 1.0 < score < 100.0  # a ratio to the real-vs-real reference: above 1, far below noise
+
+
+def test_shipped_face_models_are_ranked_by_their_recorded_scores(tmp_path):
+    import json
+
+    from gan_lab.metrics.face_attributes import best_face_models, recorded_score
+
+    cards = {"faces-dcgan": {"layout_frechet_ratio": 3.6, "frechet_ratio": 4.3},
+             "faces-vae": {"frechet_distance": 430.0, "frechet_real_vs_real": 48.0},  # an older card: raw figures
+             "faces-stylegan": {"layout_frechet_ratio": 5.0, "frechet_ratio": 2.0}}
+    for name, quality in cards.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text(json.dumps({"quality": quality}))
+    assert recorded_score(tmp_path / "faces-vae") == pytest.approx(430 / 48)
+    assert list(best_face_models(models=tmp_path)) == ["faces-dcgan", "faces-stylegan", "faces-vae"]
+    (tmp_path / "faces-dcgan" / "model.json").write_text("{}")
+    with pytest.raises(GanLabError, match="records no face quality"):
+        recorded_score(tmp_path / "faces-dcgan")
