@@ -21,25 +21,28 @@ from gan_lab.runtime.style import WGenerator, load_style
 STEMS = ("generator", "mapping", "synthesis")
 
 
-def export(generator, out_dir, int8=False, verbose=True) -> dict:
+def export(generator, out_dir, int8=False, fp32=False, parity_samples=None, verbose=True) -> dict:
     """Export a style-based generator (a .keras path or a model) as generator.*, mapping.* and synthesis.*
     in `out_dir`, each through the conversion pipeline's parity gates; then mapping -> synthesis through
-    OpenVINO must equal the Keras generator within the FP16 tolerance. Returns the reports by stem."""
+    OpenVINO must equal the Keras generator within the IR's tolerance. Returns the reports by stem.
+    `fp32`: keep FP32 weights in the IR (a barely trained generator's outputs reach far beyond the
+    image range, where FP16 weights alone err by more than 1e-2)."""
     model = load_keras(generator) if isinstance(generator, (str, os.PathLike)) else generator
     net_map, net_syn, _ = stylegan.parts(model)
     out_dir = Path(out_dir)
     nets = {"generator": model, "mapping": net_map, "synthesis": net_syn}
     for stem, net in nets.items():  # the Keras backend's files (and the parts a notebook edits with)
         modelfolder.save_keras(net, out_dir / f"{stem}.keras")
-    reports = {stem: convert.convert(net, out_dir, stem=stem, int8=int8 and stem == "generator", verbose=verbose)
-               for stem, net in nets.items()}
+    reports = {stem: convert.convert(net, out_dir, stem=stem, int8=int8 and stem == "generator", fp32=fp32,
+                                     parity_samples=parity_samples, verbose=verbose) for stem, net in nets.items()}
     modelfolder.write_info(out_dir, **stylegan.card(model))
     chain = chain_parity(out_dir, model)
     scale = WGenerator(load_style(out_dir, "onnxruntime")).scale  # the unit of W the editing tools step in
     modelfolder.write_info(out_dir, chain_parity=chain, w_scale=round(scale, 6))
-    if chain["max_abs"] > convert.TOLERANCE["fp16"]:
+    tolerance = convert.TOLERANCE["fp32" if fp32 else "fp16"]
+    if chain["max_abs"] > tolerance:
         raise GanLabError(f"mapping -> synthesis through OpenVINO differs from the Keras generator by "
-                          f"{chain['max_abs']:.3g} (> {convert.TOLERANCE['fp16']}); the export in {out_dir} is not usable.")
+                          f"{chain['max_abs']:.3g} (> {tolerance}); the export in {out_dir} is not usable.")
     if verbose:
         print(f"mapping -> synthesis (OpenVINO) against the Keras generator: max |diff| {chain['max_abs']:.2e} "
               f"over {chain['samples']} latents")
@@ -122,4 +125,4 @@ def truncation_curve(style, psis=(1.0, 0.85, 0.7, 0.5), **judge_options) -> list
         spread = figures["feature_spread"]
         rows.append({"psi": psi} | face_attributes.summary(figures) |
                     {"feature_spread": round(spread["generated"] / spread["real"], 3)})
-    return rows, found
+    return rows
