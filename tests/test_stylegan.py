@@ -276,3 +276,12 @@ def test_a_face_saved_in_w_is_refused_where_faces_are_edited_in_z():
     face.check_space("w", "here")
     with pytest.raises(GanLabError, match=r"saved in W .* edits in Z .*saved from \(faces-stylegan\)"):
         face.check_space("z", "the model faces-dcgan")
+
+
+@pytest.mark.subprocess
+def test_a_shipped_style_based_model_loads_in_a_fresh_process():
+    """Its custom layers register on import of the loader, not only when a test imported them first."""
+    code = ("from gan_lab.models.io import load_keras; from gan_lab import paths; "
+            "g = load_keras(paths.shipped('faces-stylegan') / 'generator.keras'); print(g.name)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "generator", done.stderr[-2000:]
