@@ -100,6 +100,8 @@ def compare_spaces(style, score, names, candidates, samples=6000, edits=300, ste
         found[label], _ = editing.build_directions(space.generate, score, names, candidates, space.latent_dim,
                                                    samples, edits, steps, seed=seed, sample=space.sample_latents)
     shared = [c for c in candidates if all(c in f.names for f in found.values())]
+    if not shared:  # nothing passes its test in both spaces: nothing to set side by side
+        return rows, found
     for label, space in spaces.items():
         dirs = found[label].subset(shared)
         steps = {c: found[label].info["steps"][c] for c in shared}
