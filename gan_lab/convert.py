@@ -18,6 +18,7 @@ from pathlib import Path
 import nncf
 import numpy as np
 import onnx
+import onnxruntime as ort
 import openvino as ov
 import tensorflow as tf
 import tf2onnx
@@ -113,6 +114,31 @@ def to_onnx(model, path, opset=DEFAULT_OPSET, batch=None, shapes=None, stem="gen
         if dim.dim_param:  # tf2onnx names the dynamic batch "unk__N"; say what it is
             dim.dim_param = "batch"
     onnx.save(proto, str(path))
+    return optimize_onnx(path)
+
+
+def optimize_onnx(path) -> Path:
+    """Rewrite an ONNX file with ONNX Runtime's basic graph optimisations (constant folding, redundant
+    nodes removed, its transpose optimiser, MatMul + Add fused into Gemm): only the hardware-independent
+    level, so the file stays portable ONNX of the same opset.
+
+    Why: tf2onnx wraps every NHWC convolution in a pair of Transposes. In the style-based generator some
+    of them also feed a Shape (nearest upsampling reads the shape of its input), which kept OpenVINO from
+    cancelling them: it ran 31 Transposes as layers of their own, 43% of its time at batch 64, and was
+    slower than ONNX Runtime. ONNX Runtime rewrites Shape(Transpose(x)) as a Gather of Shape(x); then
+    OpenVINO keeps 5 and runs that model 2x faster."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    optimized = Path(path).with_name("optimized-" + Path(path).name)
+    options.optimized_model_filepath = str(optimized)
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model = onnx.load(str(optimized))
+    optimized.unlink()
+    used = {node.domain for node in model.graph.node} | {""}
+    kept = [op for op in model.opset_import if op.domain in used]  # ORT lists every domain it knows
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    onnx.save(model, str(path))
     return Path(path)
 
 

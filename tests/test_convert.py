@@ -193,3 +193,4 @@ def test_openvino_default_path_static_shapes_and_chunks(mnist_backends):
     assert small.runner.config["INFERENCE_PRECISION_HINT"] == "f32"  # no bfloat16 on AVX-512 BF16 CPUs
     one_thread = load_generator(ov_gen.path, config={"INFERENCE_NUM_THREADS": 1})
     assert one_thread.generate(z[:2]).shape == (2, 8, 8, 1)
+

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from gan_lab import GanLabError, flops, latent, style_space
+from gan_lab import GanLabError, convert, flops, latent, style_space
 from gan_lab.models import stylegan
 from gan_lab.models.io import load_keras
-from gan_lab.runtime import load_generator
+from gan_lab.runtime import load, load_generator
 from gan_lab.runtime.style import WGenerator, editable, load_style
 from gan_lab.training import face_models
 from gan_lab.training.stylegan import StyleGAN
@@ -285,3 +285,28 @@ def test_a_shipped_style_based_model_loads_in_a_fresh_process():
             "g = load_keras(paths.shipped('faces-stylegan') / 'generator.keras'); print(g.name)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "generator", done.stderr[-2000:]
+
+
+def test_onnx_is_optimised_so_openvino_cancels_the_layout_transposes(tmp_path):
+    """tf2onnx wraps each NHWC convolution in Transposes; on the raw file OpenVINO keeps most of them as
+    layers of their own (43% of the shipped model's time), on the optimised file nearly none."""
+    import onnx
+    import openvino as ov
+    import tensorflow as tf
+    import tf2onnx
+
+    model = small_generator()
+    spec = [tf.TensorSpec((None, SMALL["latent_dim"]), tf.float32, name="z")]
+    raw, _ = tf2onnx.convert.from_function(tf.function(lambda z: model(z), input_signature=spec), spec, opset=17)
+    onnx.save(raw, str(tmp_path / "raw.onnx"))
+    optimised = convert.to_onnx(model, tmp_path / "generator.onnx")
+
+    def compiled_transposes(path):
+        net = ov.convert_model(str(path))
+        net.reshape({0: [4, SMALL["latent_dim"]]})
+        ops = ov.Core().compile_model(net, "CPU").get_runtime_model().get_ordered_ops()
+        return sum(op.get_rt_info()["layerType"].astype(str) == "Transpose" for op in ops)
+    assert compiled_transposes(optimised) * 3 <= compiled_transposes(tmp_path / "raw.onnx")
+    assert {op.domain for op in onnx.load(str(optimised)).opset_import} == {""}
+    z = latent.sample(3, SMALL["latent_dim"], 0)
+    assert np.abs(load(optimised).run(z)[0] - np.asarray(model(z))).max() < 1e-4
