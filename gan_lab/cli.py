@@ -8,7 +8,7 @@ import sys
 from gan_lab.backends import BENCH_METHODS, NAMES
 from gan_lab.errors import GanLabError
 
-TRAINABLE = ("mnist", "dcgan", "stylegan", "vae")
+TRAINABLE = ("mnist", "dcgan", "stylegan", "vae", "cyclegan")
 
 
 def positive_int(text):
@@ -46,7 +46,7 @@ def parser():
                                                           "checkpoint and grids after this much training time")
     t.add_argument("--out", required=True, help="run folder (checkpoints, samples, logs, generator.keras)")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="seed of the initialisation, batches and samples (default 0)")
     t.add_argument("--data", help="faces: 'procedural' (default, drawn by gan_lab) or a CelebA folder")
     t.add_argument("--arch", choices=("dcgan", "mlp", "cgan"),
                    help="mnist only: dense GAN, DCGAN or cgan (class-conditional: a digit per label)")
@@ -85,6 +85,25 @@ def parser():
     s.add_argument("--mixing", type=float, help="share of samples trained with two latents' styles (0.9)")
     k.add_argument("--g-widths", type=widths, help="mnist: generator layer widths, e.g. 128,64 (default the builder's)")
     k.add_argument("--d-widths", type=widths, help="mnist: discriminator layer widths, e.g. 64,128")
+    y = t.add_argument_group("CycleGAN (cyclegan; also --lr, --beta1, --batch-size, --upsample, --xla)")
+    y.add_argument("--config", help="a CycleGAN config JSON (a run's config.json will do); flags override it")
+    y.add_argument("--a", help="folder of domain A images (with --b)")
+    y.add_argument("--b", help="folder of domain B images (with --a)")
+    y.add_argument("--domains", help="procedural:ATTRIBUTE (blond_hair, eyeglasses, beard); default "
+                                     "procedural:blond_hair")
+    y.add_argument("--people", type=positive_int, help="procedural: people drawn in each domain (2000)")
+    y.add_argument("--image-size", type=positive_int, help="64 or 128")
+    y.add_argument("--width", type=positive_int, help="generator filters at full size (16)")
+    y.add_argument("--blocks", type=positive_int, help="generator residual blocks (6)")
+    y.add_argument("--d-width", type=positive_int, help="discriminator filters (32)")
+    y.add_argument("--d-layers", type=positive_int, help="discriminator stride-2 layers (2)")
+    y.add_argument("--cycle-weight", type=float, help="lambda of the cycle loss (10)")
+    y.add_argument("--identity-weight", type=float, help="identity loss, as a share of the cycle weight (0.5)")
+    y.add_argument("--pool-size", type=int, help="generated images kept for the discriminators (50; 0: none)")
+    y.add_argument("--hold-epochs", type=int, help="epochs at the full learning rate (3; the paper 100)")
+    y.add_argument("--decay-epochs", type=int, help="epochs decaying it linearly to zero (3; the paper 100)")
+    y.add_argument("--load-size", type=positive_int, help="augmentation: resize to this, crop back (72 for 64)")
+    y.add_argument("--flip", action=argparse.BooleanOptionalAction, help="augmentation: random horizontal flips")
     t.set_defaults(command="train")
 
     c = sub.add_parser("convert", help="Keras model -> ONNX -> OpenVINO IR (+ INT8), with parity gates")
@@ -123,6 +142,13 @@ def parser():
     b.add_argument("--json", help="write the results as JSON")
     b.add_argument("--plot", help="write a bar chart PNG")
     b.set_defaults(command="bench")
+    tr = sub.add_parser("translate", help="faces into the other domain, through a CycleGAN model folder")
+    tr.add_argument("model", help="a CycleGAN folder holding a2b.* and b2a.* (e.g. models/faces-cyclegan)")
+    tr.add_argument("images", nargs="+", help="image files, any size and format (center-cropped, resized)")
+    tr.add_argument("--to", choices=("a", "b"), default="b", help="the target domain (default b)")
+    tr.add_argument("--out", required=True, help="folder for the translated PNGs (NAME-to-b.png)")
+    tr.add_argument("--backend", choices=NAMES, default="openvino")
+    tr.set_defaults(command="translate")
     gr = sub.add_parser("grid", help="one saved face under a grid of head poses and expressions (a dataset)")
     gr.add_argument("face", help="a face saved by the explorer (its .json)")
     gr.add_argument("--out", required=True, help="folder for images/, grid.csv and contact_sheet.png")

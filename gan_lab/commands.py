@@ -9,15 +9,27 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import bench, convert, identity_grid, images, modelfolder, plots
+from gan_lab import bench, convert, identity_grid, images, modelfolder, plots, translator
 from gan_lab.data import folders
 from gan_lab.cli import TRAINABLE
 from gan_lab.errors import GanLabError
 from gan_lab.runtime import load_generator
-from gan_lab.training import face_models, mnist
+from gan_lab.training import face_models, mnist, translation
+
+# Flags of `gan-lab train cyclegan` -> Config fields; the rest of the train flags belong to other models.
+CYCLEGAN_FLAGS = {name: name for name in ("a", "b", "domains", "people", "image_size", "width", "blocks", "d_width",
+                                          "d_layers", "cycle_weight", "identity_weight", "pool_size", "hold_epochs",
+                                          "decay_epochs", "load_size", "flip", "lr", "batch_size", "upsample",
+                                          "grid_every", "checkpoint_every", "xla", "minutes", "seed")} | {"beta1": "beta_1"}
+RUN_ARGS = ("command", "model", "out", "resume", "argv", "config")
+SHARED = ("lr", "batch_size", "upsample", "grid_every", "checkpoint_every", "xla", "minutes", "seed", "beta1")
 
 def _train_options(args) -> dict:
     """The options given on the command line, for the model's train function."""
+    own = sorted(f"--{k.replace('_', '-')}" for k in (*CYCLEGAN_FLAGS, "config")
+                 if k not in SHARED and getattr(args, k, None) is not None)
+    if own:
+        raise GanLabError(f"{', '.join(own)}: options of the CycleGAN (gan-lab train cyclegan), not of {args.model}.")
     given = {"arch": args.arch, "loss": args.loss, "batch_size": args.batch_size, "grid_every": args.grid_every,
              "checkpoint_every": args.checkpoint_every, "xla": args.xla, "max_images": args.max_images,
              "minutes": args.minutes}
@@ -55,22 +67,42 @@ def _train_options(args) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
+def _cyclegan_config(args) -> "translation.Config":
+    """The run's Config: --config (or, resuming, the run's own config.json), then the flags given."""
+    foreign = sorted(f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+                     if v is not None and v is not False and k not in CYCLEGAN_FLAGS and k not in RUN_ARGS)
+    if foreign:
+        raise GanLabError(f"{', '.join(foreign)}: not options of the CycleGAN (its length is --hold-epochs + "
+                          "--decay-epochs; see gan-lab train --help).")
+    given = {CYCLEGAN_FLAGS[k]: v for k, v in vars(args).items() if k in CYCLEGAN_FLAGS and v is not None}
+    base = args.config or (Path(args.out) / "config.json" if args.resume else None)
+    if base and Path(base).exists():
+        return translation.Config.load(base, **given)
+    if args.config:
+        raise GanLabError(f"The config file {args.config} does not exist.")
+    return translation.Config.of(given, "the flags")
+
+
 def cmd_train(args):
     if args.model not in TRAINABLE:
         raise GanLabError(f"Unknown model {args.model!r}; trainable models: {', '.join(TRAINABLE)}.")
-    options = _train_options(args)
-    if args.model == "mnist":
-        result, _ = mnist.train(args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
+    seed = 0 if args.seed is None else args.seed
+    if args.model == "cyclegan":
+        result, _ = translation.train(_cyclegan_config(args), args.out, resume=args.resume)
+    elif args.model == "mnist":
+        result, _ = mnist.train(args.out, args.epochs, seed=seed, resume=args.resume, **_train_options(args))
     else:
-        result, _ = face_models.train(args.model, args.out, args.epochs, seed=args.seed, resume=args.resume, **options)
+        result, _ = face_models.train(args.model, args.out, args.epochs, seed=seed, resume=args.resume,
+                                      **_train_options(args))
     # The model card keeps every command that trained this run (a resumed run lists each segment).
     earlier = modelfolder.read_info(result.out).get("commands", [])
     command = shlex.join(["gan-lab", *args.argv]).replace(str(Path.home()), "~")  # a card shows no home folder
     modelfolder.write_info(result.out, commands=earlier + [command])
     if result.info.get("interrupted"):
         print("Interrupted: stopped at a step boundary with a checkpoint; rerun with --resume to continue.")
+    made = "a2b.keras and b2a.keras" if args.model == "cyclegan" else "generator.keras"
     print(f"Trained to epoch {result.epochs_done}, {result.train_seconds:.0f} s in this run "
-          f"({result.images_per_second:.0f} images/s); generator: {result.out / 'generator.keras'}")
+          f"({result.images_per_second:.0f} images/s); {made} in {result.out}")
 
 
 def cmd_convert(args):
@@ -94,6 +126,11 @@ def cmd_generate(args):
     if args.npy:
         np.save(args.npy, pictures)
     print(f"{args.n} images from {gen.path.name} ({gen.backend}) -> {args.out}")
+
+
+def cmd_translate(args):
+    written = translator.translate_files(args.model, args.images, args.to, args.out, args.backend)
+    print(f"{len(written)} of {len(args.images)} images translated to domain {args.to} -> {args.out}")
 
 
 def cmd_bench(args):

@@ -39,7 +39,7 @@ def describe_machine(seconds=1.5) -> str:
 
 def flops_per_image(model) -> float:
     """Multiply-adds x 2 of the Dense and convolution layers of a Keras model, per image (layers
-    inside wrappers such as SpectralNormalization included; a custom layer counts itself through
+    inside wrappers such as SpectralNorm included; a custom layer counts itself through
     a `flops_per_image()` method, as the style-based model's do)."""
     total = 0
     for outer in _leaf_layers(model):

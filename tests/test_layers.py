@@ -15,7 +15,7 @@ LAYERS = [
     {"errors", "paths", "images", "modelfolder", "backends", "quiet", "repro", "flops"},
     {"data", "models", "latent", "recipe"},
     {"training", "convert", "runtime"},
-    {"metrics", "editing", "bench", "plots", "style_space"},
+    {"metrics", "editing", "bench", "plots", "style_space", "translator"},
     {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__"},
 ]
 

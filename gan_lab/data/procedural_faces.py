@@ -29,9 +29,9 @@ _SKIN = np.array([[0.98, 0.88, 0.83], [0.94, 0.78, 0.66], [0.86, 0.66, 0.51],
                   [0.74, 0.53, 0.37], [0.55, 0.36, 0.24], [0.36, 0.23, 0.15]], np.float32)
 _SKIN_P = [0.045, 0.43, 0.24, 0.14, 0.085, 0.06]
 # Hair colours: black, brown, blond, gray, other (auburn, red); CelebA has no "other" column.
-_HAIR = np.array([[0.07, 0.06, 0.06], [0.36, 0.22, 0.12], [0.86, 0.71, 0.44],
+HAIR = np.array([[0.07, 0.06, 0.06], [0.36, 0.22, 0.12], [0.86, 0.71, 0.44],
                   [0.70, 0.70, 0.70], [0.58, 0.24, 0.11]], np.float32)
-_HAIR_SPREAD = np.array([0.02, 0.09, 0.07, 0.12, 0.06], np.float32)
+HAIR_SPREAD = np.array([0.02, 0.09, 0.07, 0.12, 0.06], np.float32)
 _EYES = np.array([[0.22, 0.13, 0.07], [0.38, 0.24, 0.12], [0.45, 0.40, 0.20],
                   [0.30, 0.47, 0.32], [0.28, 0.48, 0.72], [0.50, 0.56, 0.62]], np.float32)
 _FRAMES = np.array([[0.05, 0.05, 0.06], [0.30, 0.17, 0.08], [0.80, 0.66, 0.30],
@@ -106,7 +106,7 @@ def _identities(rng, n) -> dict:
         "big_lips": rng.random(n) < np.where(male, 0.18, 0.29),
         "mouth_w": rng.normal(0.30, 0.015, n).astype(np.float32),
         "hair_kind": hair_kind.astype(np.int8),  # 0 black, 1 brown, 2 blond, 3 gray, 4 other
-        "hair_color": _colours(rng, _HAIR, hair_kind, _HAIR_SPREAD),
+        "hair_color": _colours(rng, HAIR, hair_kind, HAIR_SPREAD),
         "hair_length": length.astype(np.int8),  # 0 short, 1 to the jaw, 2 past the shoulders
         "hair_volume": rng.uniform(0.03, 0.08, n).astype(np.float32),
         "wavy": rng.random(n) < 0.57,

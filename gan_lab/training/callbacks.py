@@ -68,13 +68,15 @@ class Budget(keras.callbacks.Callback):
 
 class SampleGrid(keras.callbacks.Callback):
     """Save a PNG grid of generated images from fixed latents after the first epoch, every
-    `every` epochs and after the last one (the classic setup: every 20 of 200 epochs)."""
+    `every` epochs and after the last one (the classic setup: every 20 of 200 epochs); with
+    `logdir`, the same picture goes to TensorBoard's Images tab. A model with `grid_columns`
+    (the CycleGAN's a, a->b, a->b->a, b, b->a, b->a->b) sets the grid's width."""
 
-    def __init__(self, latents, folder, every=20, value_range=(-1.0, 1.0), scale=2):
+    def __init__(self, latents, folder, every=20, value_range=(-1.0, 1.0), scale=2, logdir=None):
         super().__init__()
         self.latents = np.asarray(latents, np.float32)
         self.folder, self.every = Path(folder), every
-        self.value_range, self.scale = value_range, scale
+        self.value_range, self.scale, self.logdir = value_range, scale, logdir
         self.saved = {}  # epoch -> PNG path
 
     def on_epoch_end(self, epoch, logs=None):
@@ -82,8 +84,18 @@ class SampleGrid(keras.callbacks.Callback):
         if done == 1 or _due(done, self.every, self.params.get("epochs"), self.model):
             fakes = self.model.draw(self.latents) if hasattr(self.model, "draw") else \
                 self.model.sampler(self.latents, training=False)
-            picture = images.grid(images.to_uint8(keras.ops.convert_to_numpy(fakes), self.value_range))
+            picture = images.grid(images.to_uint8(keras.ops.convert_to_numpy(fakes), self.value_range),
+                                  cols=getattr(self.model, "grid_columns", None))
             self.saved[done] = images.save_png(picture, self.folder / f"epoch-{done:04d}.png", self.scale)
+            if self.logdir:
+                _tensorboard_image(self.logdir, "samples", picture, done)
+
+
+def _tensorboard_image(logdir, name, picture, step):
+    import tensorflow as tf
+
+    with tf.summary.create_file_writer(str(Path(logdir) / "images")).as_default():
+        tf.summary.image(name, picture[None], step=step)
 
 
 class Checkpoint(keras.callbacks.Callback):

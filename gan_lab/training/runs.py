@@ -83,7 +83,7 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
         (out / "history.csv").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     budget = callbacks.Budget(minutes * 60 if minutes is not None else None, spent)
-    grid = callbacks.SampleGrid(sample_latents, out / "samples", grid_every, value_range)
+    grid = callbacks.SampleGrid(sample_latents, out / "samples", grid_every, value_range, logdir=out / "logs")
     progress = callbacks.Progress(images_per_epoch, initial_epoch)
     cbs = [budget, grid, callbacks.Checkpoint(ckpt_dir, config, checkpoint_every, keep, budget),
            callbacks.HistoryCSV(out / "history.csv"),

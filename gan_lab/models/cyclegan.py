@@ -1,0 +1,107 @@
+"""CycleGAN's networks (Zhu et al., 2017), sized for two cores.
+
+    generator       image (s, s, 3) in [-1, 1] -> image: a reflection-padded 7x7 stem, two stride-2
+                    3x3 convolutions down, `blocks` residual blocks, two doublings up, a reflection-
+                    padded 7x7 convolution to RGB and tanh; instance normalisation and ReLU between.
+    discriminator   image -> (s/4, s/4, 1) logits, one per overlapping patch (PatchGAN): 4x4 convolutions,
+                    stride 2 then 1, instance normalisation and LeakyReLU 0.2.
+
+The paper's generator (64 filters, 9 blocks at 256 px) costs 57 GFLOP per image, the lab's default
+(`width` 16, 6 blocks, 64 px) 0.45 GFLOP, the discriminator (`width` 32, 2 strided layers) 0.09 GFLOP
+(`flops.flops_per_image`). Upsampling is nearest + 3x3 convolution by default: a stride-2 transposed
+convolution overlaps unevenly and draws checkerboards (`upsample="transpose"` gives the paper's).
+Instance normalisation is `GroupNormalization(groups=-1)`: one group per channel.
+"""
+
+import keras
+from keras import layers, ops
+
+from gan_lab.errors import GanLabError
+from gan_lab.models import blocks
+
+SIZES = (64, 128)
+
+
+@keras.saving.register_keras_serializable(package="gan_lab")
+class ReflectionPad2D(layers.Layer):
+    """Pad the two spatial axes by mirroring the image at its border (no edge of zeros for the
+    convolution to find: the paper's padding). Exports to ONNX as Pad(mode="reflect")."""
+
+    def __init__(self, pad=1, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = int(pad)
+
+    def call(self, x):
+        p = self.pad
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, shape):
+        grow = lambda d: None if d is None else d + 2 * self.pad  # noqa: E731
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return super().get_config() | {"pad": self.pad}
+
+
+def instance_norm(name=None):
+    return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+
+
+def _conv_norm(x, width, kernel, strides=1, activation="relu", reflect=0, name=None):
+    """[reflection pad] -> convolution -> instance norm -> activation (None: none)."""
+    if reflect:
+        x = ReflectionPad2D(reflect)(x)
+    x = layers.Conv2D(width, kernel, strides=strides, padding="valid" if reflect else "same", use_bias=False,
+                      kernel_initializer=keras.initializers.RandomNormal(0, 0.02), name=name)(x)
+    x = instance_norm()(x)
+    if activation == "lrelu":
+        return layers.LeakyReLU(0.2)(x)
+    return layers.Activation(activation)(x) if activation else x
+
+
+def _residual(x, width, name):
+    """x + [pad, conv, norm, ReLU, pad, conv, norm](x): the block keeps what it does not change."""
+    y = _conv_norm(x, width, 3, reflect=1, name=f"{name}_a")
+    y = _conv_norm(y, width, 3, activation=None, reflect=1, name=f"{name}_b")
+    return layers.Add(name=name)([x, y])
+
+
+def check_size(image_size):
+    if image_size not in SIZES or image_size % 4:
+        raise GanLabError(f"image_size must be one of {', '.join(map(str, SIZES))} for the CycleGAN; got {image_size}.")
+
+
+def generator(image_size=64, width=16, n_blocks=6, upsample="nearest", name="generator") -> keras.Model:
+    """The ResNet generator: image -> image of the same size, tanh output."""
+    check_size(image_size)
+    if int(n_blocks) < 1 or int(width) < 1:
+        raise GanLabError(f"The generator needs at least one residual block and one filter; got {n_blocks}, {width}.")
+    image = keras.Input((image_size, image_size, 3), name="image")
+    x = _conv_norm(image, width, 7, reflect=3, name="stem")
+    x = _conv_norm(x, width * 2, 3, strides=2, name="down1")
+    x = _conv_norm(x, width * 4, 3, strides=2, name="down2")
+    for i in range(int(n_blocks)):
+        x = _residual(x, width * 4, f"res{i + 1}")
+    for i, w in enumerate((width * 2, width), start=1):
+        x = blocks.up(x, w, upsample, kernel=3, name=f"up{i}", initializer=keras.initializers.RandomNormal(0, 0.02))
+        x = layers.ReLU()(instance_norm()(x))
+    x = ReflectionPad2D(3)(x)
+    out = layers.Conv2D(3, 7, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(0, 0.02),
+                        name="to_rgb")(x)
+    return keras.Model(image, out, name=name)
+
+
+def discriminator(image_size=64, width=32, n_layers=2, name="discriminator") -> keras.Model:
+    """The PatchGAN: `n_layers` stride-2 4x4 convolutions (the first without normalisation), one at
+    stride 1, then one logit per patch. With 2 strided layers a logit sees 34 x 34 pixels, half a
+    64-px face (the paper's 3 at 256 px see 70 x 70, a quarter)."""
+    check_size(image_size)
+    image = keras.Input((image_size, image_size, 3), name="image")
+    init = keras.initializers.RandomNormal(0, 0.02)
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=init,
+                                            name="conv1")(image))
+    for i in range(1, int(n_layers)):
+        x = _conv_norm(x, width * 2 ** i, 4, strides=2, activation="lrelu", name=f"conv{i + 1}")
+    x = _conv_norm(x, width * 2 ** int(n_layers), 4, activation="lrelu", name=f"conv{int(n_layers) + 1}")
+    out = layers.Conv2D(1, 4, padding="same", kernel_initializer=init, name="patch_logits")(x)
+    return keras.Model(image, out, name=name)
