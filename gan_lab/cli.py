@@ -104,6 +104,8 @@ def parser():
     y.add_argument("--decay-epochs", type=int, help="epochs decaying it linearly to zero (3; the paper 100)")
     y.add_argument("--load-size", type=positive_int, help="augmentation: resize to this, crop back (72 for 64)")
     y.add_argument("--flip", action=argparse.BooleanOptionalAction, help="augmentation: random horizontal flips")
+    y.add_argument("--skip", action=argparse.BooleanOptionalAction,
+                   help="generator learns the change, added to its input (default on)")
     t.set_defaults(command="train")
 
     c = sub.add_parser("convert", help="Keras model -> ONNX -> OpenVINO IR (+ INT8), with parity gates")

@@ -19,7 +19,7 @@ from gan_lab.training import face_models, mnist, translation
 # Flags of `gan-lab train cyclegan` -> Config fields; the rest of the train flags belong to other models.
 CYCLEGAN_FLAGS = {name: name for name in ("a", "b", "domains", "people", "image_size", "width", "blocks", "d_width",
                                           "d_layers", "cycle_weight", "identity_weight", "pool_size", "hold_epochs",
-                                          "decay_epochs", "load_size", "flip", "lr", "batch_size", "upsample",
+                                          "decay_epochs", "load_size", "flip", "skip", "lr", "batch_size", "upsample",
                                           "grid_every", "checkpoint_every", "xla", "minutes", "seed")} | {"beta1": "beta_1"}
 RUN_ARGS = ("command", "model", "out", "resume", "argv", "config")
 SHARED = ("lr", "batch_size", "upsample", "grid_every", "checkpoint_every", "xla", "minutes", "seed", "beta1")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import backends, convert, images, modelfolder
+from gan_lab import backends, bench, convert, images, modelfolder
 from gan_lab.data import domains, imagefiles
 from gan_lab.errors import GanLabError
 from gan_lab.metrics import face_attributes
@@ -133,3 +133,43 @@ def translate_files(folder, files, to="b", out="translated", backend="openvino")
     for index, picture in zip(decoded.kept, translator.translate(decoded.images) if len(decoded.kept) else []):
         written.append(images.save_png(picture, out / f"{paths[index].stem}-to-{to}.png"))
     return written
+
+
+TARGETS = {"read_as_target": 0.90, "identity_kept": 0.90, "cycle_mae_255": 8.0}  # issue 16's targets
+
+
+def ship_score(figures) -> float:
+    """One number to rank translators (lower is better; <= 1 means every target is met): the worst
+    ratio of a figure to its target, over both directions' domain reading and identity and the
+    A -> B -> A cycle error."""
+    t = TARGETS
+    return max(t["read_as_target"] / max(figures["a2b_read_as_b"], 1e-6),
+               t["read_as_target"] / max(figures["b2a_read_as_a"], 1e-6),
+               t["identity_kept"] / max(figures["a2b_identity_kept"], 1e-6),
+               t["identity_kept"] / max(figures["b2a_identity_kept"], 1e-6),
+               figures["cycle_aba_mae_255"] / t["cycle_mae_255"])
+
+
+def judge_folder(folder, **judge_options) -> float:
+    """`ship_score` of a translator folder, judged now (for `modelfolder.ship_if_better`)."""
+    return ship_score(judge(folder, **judge_options))
+
+
+def speed(folder, stem="a2b", batches=(1, 16), seconds=1.0, repeats=3, size=64) -> list:
+    """Images/s and median latency of `stem` on each backend whose file is in `folder`, at each batch
+    size; backends interleaved repeat by repeat (so a busy moment hurts them alike), median kept."""
+    pictures = heldout(domains.DEFAULT_ATTRIBUTE, max(batches), size)["a"]
+    runners = {b.label: load_translator(Path(folder) / f"{stem}{b.suffix}") for b in backends.BACKENDS
+               if (Path(folder) / f"{stem}{b.suffix}").exists()}
+    rows = []
+    for batch in batches:
+        x = images.to_float(pictures[:batch])
+        runs = {name: ([], []) for name in runners}
+        for _ in range(repeats):
+            for name, t in runners.items():
+                rate, latencies = bench.time_requests(t.translate_raw, lambda: x, seconds)
+                runs[name][0].append(rate)
+                runs[name][1].extend(latencies)
+        rows += [{"backend": name, "batch": batch, "images_per_s": round(float(np.median(rates)), 1),
+                  "latency_ms_p50": round(float(np.median(lat)), 2)} for name, (rates, lat) in runs.items()]
+    return rows

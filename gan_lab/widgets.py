@@ -17,7 +17,7 @@ import numpy as np
 from IPython.display import display
 from PIL import Image
 
-from gan_lab import latent, paths, recipe, runtime
+from gan_lab import backends, latent, paths, recipe, runtime, translator
 from gan_lab.editing import Hold
 from gan_lab.errors import GanLabError
 from gan_lab.images import save_png
@@ -252,4 +252,45 @@ class DigitPicker:
         self.image_widget.value = png_bytes(row, self.zoom)
         self.status.value = (f"<small>{self.generator.label}: {(time.perf_counter() - start) * 1e3:.1f} ms for "
                              f"{self.count} digits</small>")
+        return self.images
+
+
+class TranslatorPicker:
+    """Pick a held-out person and a direction of a CycleGAN folder: the input, its translation, the round
+    trip back and the true same person in the other domain, side by side, through `backend`."""
+
+    def __init__(self, folder, backend="openvino", people=50, zoom=3):
+        folder = Path(folder)
+        size = int(ModelFolder(folder).info.get("image_shape", [64])[0])
+        self.truth = translator.heldout(translator.attribute_of(folder), people, size)
+        suffix = backends.named(backend).suffix
+        self.nets = {stem: runtime.load_translator(folder / f"{stem}{suffix}") for stem in translator.STEMS}
+        self.zoom = zoom
+        self.person = W.IntSlider(value=0, min=0, max=people - 1, description="person")
+        self.direction = W.ToggleButtons(options=["A → B", "B → A"], description="direction")
+        self.image_widget, self.status = W.Image(format="png"), W.HTML()
+        for widget in (self.person, self.direction):
+            widget.observe(lambda _: self.render(), names="value")
+        self.render()
+
+    @property
+    def widget(self) -> W.Widget:
+        return W.VBox([W.HBox([self.direction, self.person]), self.image_widget, self.status])
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+    def render(self) -> np.ndarray:
+        """The four faces of the current choice as uint8 (4, s, s, 3): input, translated, back, truth."""
+        i, forward = int(self.person.value), self.direction.value == "A → B"
+        source, target = ("a", "b") if forward else ("b", "a")
+        there, back = (self.nets["a2b"], self.nets["b2a"]) if forward else (self.nets["b2a"], self.nets["a2b"])
+        start = time.perf_counter()
+        translated = there.translate(self.truth[source][i:i + 1])
+        ms = (time.perf_counter() - start) * 1e3
+        self.images = np.concatenate([self.truth[source][i:i + 1], translated, back.translate(translated),
+                                      self.truth[target][i:i + 1]])
+        self.image_widget.value = png_bytes(np.concatenate(list(self.images), axis=1), self.zoom)
+        self.status.value = (f"<small>input · translated · translated back · the true person in domain "
+                             f"{target.upper()} — {there.label}: {ms:.1f} ms</small>")
         return self.images

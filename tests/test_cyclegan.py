@@ -212,3 +212,28 @@ def test_identity_check_counts_the_true_person_nearest():
     truth = np.eye(12, dtype="float32") * 10
     assert translator.closer_than_others(truth + 0.1, truth).all()
     assert not translator.closer_than_others(np.roll(truth, 1, axis=0), truth).any()
+
+
+def test_ship_score_is_the_worst_shortfall_and_speed_covers_every_backend(trained):
+    met = {"a2b_read_as_b": 0.95, "b2a_read_as_a": 0.92, "a2b_identity_kept": 0.99, "b2a_identity_kept": 0.93,
+           "cycle_aba_mae_255": 4.0}
+    assert translator.ship_score(met) <= 1.0
+    assert translator.ship_score(met | {"cycle_aba_mae_255": 16.0}) == pytest.approx(2.0)
+    assert translator.ship_score(met | {"b2a_identity_kept": 0.45}) == pytest.approx(2.0)
+    run, _ = trained
+    rows = translator.speed(run, batches=(1, 2), seconds=0.05, repeats=1)
+    assert {r["backend"] for r in rows} == {"OpenVINO", "ONNX Runtime", "Keras"} and len(rows) == 6
+    assert all(r["images_per_s"] > 0 and r["latency_ms_p50"] > 0 for r in rows)
+
+
+def test_the_picker_shows_input_translation_round_trip_and_truth(trained):
+    from gan_lab.widgets import TranslatorPicker
+
+    run, _ = trained
+    picker = TranslatorPicker(run, backend="onnxruntime", people=5)
+    first = picker.render()
+    assert first.shape == (4, 64, 64, 3) and np.array_equal(first[0], picker.truth["a"][0])
+    picker.direction.value = "B → A"
+    picker.person.value = 3  # each change redraws
+    assert np.array_equal(picker.images[0], picker.truth["b"][3]) and np.array_equal(picker.images[3], picker.truth["a"][3])
+    assert "ONNX Runtime" in picker.status.value

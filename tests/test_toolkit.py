@@ -134,6 +134,11 @@ def test_spectral_norm_divides_the_kernel_by_its_largest_singular_value(tmp_path
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
 
 
+def test_spectral_norm_refuses_a_layer_without_a_plain_kernel():
+    with pytest.raises(GanLabError, match="SpectralNorm wraps a Dense or an ungrouped channels-last Conv2D"):
+        blocks.SpectralNorm(layers.Conv2DTranspose(4, 3))(np.zeros((1, 4, 4, 2), "float32"))
+
+
 def test_upsampling_generators_have_no_transposed_convolution():
     g = dcgan.generator(16, 32, base=8, upsample="bilinear")
     assert not any(isinstance(layer, layers.Conv2DTranspose) for layer in g.layers)

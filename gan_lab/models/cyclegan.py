@@ -43,6 +43,15 @@ class ReflectionPad2D(layers.Layer):
         return super().get_config() | {"pad": self.pad}
 
 
+@keras.saving.register_keras_serializable(package="gan_lab")
+class Atanh(layers.Layer):
+    """atanh of an image in [-1, 1] (clipped just inside it): what tanh must be given to return the image.
+    The skip generator adds it to its last convolution, so an untrained generator returns its input."""
+
+    def call(self, x):
+        return ops.arctanh(ops.clip(x, -0.999, 0.999))
+
+
 def instance_norm(name=None):
     return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
 
@@ -71,8 +80,10 @@ def check_size(image_size):
         raise GanLabError(f"image_size must be one of {', '.join(map(str, SIZES))} for the CycleGAN; got {image_size}.")
 
 
-def generator(image_size=64, width=16, n_blocks=6, upsample="nearest", name="generator") -> keras.Model:
-    """The ResNet generator: image -> image of the same size, tanh output."""
+def generator(image_size=64, width=16, n_blocks=6, upsample="nearest", skip=True, name="generator") -> keras.Model:
+    """The ResNet generator: image -> image of the same size, tanh output. `skip`: the last convolution
+    adds to atanh(input) before the tanh, so the network learns the change (a residual image, as Shen &
+    Liu, 2017, for face attributes) instead of redrawing the whole face through its 16 x 16 bottleneck."""
     check_size(image_size)
     if int(n_blocks) < 1 or int(width) < 1:
         raise GanLabError(f"The generator needs at least one residual block and one filter; got {n_blocks}, {width}.")
@@ -86,9 +97,11 @@ def generator(image_size=64, width=16, n_blocks=6, upsample="nearest", name="gen
         x = blocks.up(x, w, upsample, kernel=3, name=f"up{i}", initializer=keras.initializers.RandomNormal(0, 0.02))
         x = layers.ReLU()(instance_norm()(x))
     x = ReflectionPad2D(3)(x)
-    out = layers.Conv2D(3, 7, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(0, 0.02),
-                        name="to_rgb")(x)
-    return keras.Model(image, out, name=name)
+    last = "zeros" if skip else keras.initializers.RandomNormal(0, 0.02)  # skip: start as the identity
+    x = layers.Conv2D(3, 7, kernel_initializer=last, name="to_rgb")(x)
+    if skip:
+        x = layers.Add(name="plus_input")([x, Atanh()(image)])
+    return keras.Model(image, layers.Activation("tanh", name="tanh")(x), name=name)
 
 
 def discriminator(image_size=64, width=32, n_layers=2, name="discriminator") -> keras.Model:

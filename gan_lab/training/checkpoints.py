@@ -81,7 +81,7 @@ def check_config(ckpt, config: dict) -> None:
     saved = read_state(ckpt)["config"]
     now = json.loads(json.dumps(config))  # as saved: tuples become lists
     keys = ("model", "arch", "latent_dim", "g_widths", "d_widths", "base", "d_base", "loss", "image_shape",
-            "upsample", "d_norm", "image_size", "width", "blocks", "d_width", "d_layers")
+            "upsample", "d_norm", "image_size", "width", "blocks", "d_width", "d_layers", "skip")
     diff = {k: (saved.get(k), now.get(k)) for k in keys if k in saved and saved[k] != now.get(k)}
     if diff:
         said = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())

@@ -44,6 +44,7 @@ class Config:
     width: int = 16
     blocks: int = 6
     upsample: str = "nearest"
+    skip: bool = True  # the generator learns the change: output = tanh(network + atanh(input))
     d_width: int = 32
     d_layers: int = 2
     cycle_weight: float = 10.0
@@ -137,7 +138,7 @@ def domain_images(cfg: Config) -> tuple:
 def build(cfg: Config, steps_per_epoch: int) -> CycleGAN:
     """The compiled CycleGAN of `cfg`: Adam with the rate held for hold_epochs, then linear to zero."""
     keras.utils.set_random_seed(cfg.seed)
-    make_g = lambda name: nets.generator(cfg.image_size, cfg.width, cfg.blocks, cfg.upsample, name)  # noqa: E731
+    make_g = lambda name: nets.generator(cfg.image_size, cfg.width, cfg.blocks, cfg.upsample, cfg.skip, name)  # noqa: E731
     make_d = lambda name: nets.discriminator(cfg.image_size, cfg.d_width, cfg.d_layers, name)  # noqa: E731
     trainer = CycleGAN(make_g("a2b"), make_g("b2a"), make_d("d_a"), make_d("d_b"), cfg.cycle_weight,
                        cfg.identity_weight, cfg.pool_size, cfg.seed)
