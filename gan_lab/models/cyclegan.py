@@ -1,16 +1,17 @@
 """CycleGAN's networks (Zhu et al., 2017), sized for two cores.
 
     generator       image (s, s, 3) in [-1, 1] -> image: a reflection-padded 7x7 stem, two stride-2
-                    3x3 convolutions down, `blocks` residual blocks, two doublings up, a reflection-
+                    3x3 convolutions down, `n_blocks` residual blocks, two doublings up, a reflection-
                     padded 7x7 convolution to RGB and tanh; instance normalisation and ReLU between.
     discriminator   image -> (s/4, s/4, 1) logits, one per overlapping patch (PatchGAN): 4x4 convolutions,
                     stride 2 then 1, instance normalisation and LeakyReLU 0.2.
 
-The paper's generator (64 filters, 9 blocks at 256 px) costs 57 GFLOP per image, the lab's default
-(`width` 16, 6 blocks, 64 px) 0.45 GFLOP, the discriminator (`width` 32, 2 strided layers) 0.09 GFLOP
-(`flops.flops_per_image`). Upsampling is nearest + 3x3 convolution by default: a stride-2 transposed
-convolution overlaps unevenly and draws checkerboards (`upsample="transpose"` gives the paper's).
-Instance normalisation is `GroupNormalization(groups=-1)`: one group per channel.
+The paper's generator (64 filters, 9 blocks at 256 px) does 57 G multiply-adds (113 GFLOP) per image, the
+lab's default (`width` 16, 6 blocks, 64 px) 0.36 GFLOP, its discriminator (`width` 32, 2 strided layers)
+0.09 GFLOP (`flops.flops_per_image`): a training pair costs 18 of each, 8 GFLOP. Upsampling is nearest +
+3x3 convolution by default: a stride-2 transposed convolution overlaps unevenly and draws checkerboards
+(`upsample="transpose"` gives the paper's). Instance normalisation is `GroupNormalization(groups=-1)`:
+one group per channel. `skip` (default on) makes the generator learn the change to its input.
 """
 
 import keras
