@@ -54,11 +54,18 @@ def test_generator_keeps_the_size_and_the_discriminator_judges_patches():
         nets.generator(48)
 
 
-def test_instance_norm_normalises_each_channel_of_each_image():
+def test_instance_norm_normalises_each_channel_of_each_image_as_group_norm_does():
     x = np.random.default_rng(0).normal(3.0, 5.0, (2, 8, 8, 4)).astype("float32")
-    y = np.asarray(nets.instance_norm()(x))
+    norm, keras_norm = nets.instance_norm(), layers.GroupNormalization(groups=-1, epsilon=1e-5)
+    y = np.asarray(norm(x))
     np.testing.assert_allclose(y.mean(axis=(1, 2)), 0.0, atol=1e-4)
     np.testing.assert_allclose(y.std(axis=(1, 2)), 1.0, atol=1e-3)
+    keras_norm.build(x.shape)
+    weights = [np.random.default_rng(1).normal(size=w.shape).astype("float32") for w in keras_norm.get_weights()]
+    norm.set_weights(weights)
+    keras_norm.set_weights(weights)
+    np.testing.assert_allclose(np.asarray(norm(x)), np.asarray(keras_norm(x)), atol=1e-5)
+    assert isinstance(norm, layers.GroupNormalization) and norm.groups == x.shape[-1]  # one group per channel
 
 
 def test_image_pool_fills_then_swaps_without_losing_an_image():
