@@ -244,3 +244,17 @@ def test_the_picker_shows_input_translation_round_trip_and_truth(trained):
     picker.person.value = 3  # each change redraws
     assert np.array_equal(picker.images[0], picker.truth["b"][3]) and np.array_equal(picker.images[3], picker.truth["a"][3])
     assert "ONNX Runtime" in picker.status.value
+
+
+def test_a_run_on_two_folders_reads_them_and_says_so(tmp_path):
+    from PIL import Image
+
+    for side, colour in (("a", (200, 30, 30)), ("b", (30, 30, 200))):
+        (tmp_path / side).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((50 + 10 * i, 60, 3), colour, np.uint8)).save(tmp_path / side / f"{i}.png")
+    cfg = translation.Config(a=str(tmp_path / "a"), b=str(tmp_path / "b"))
+    cfg.check()
+    a, b, source = translation.domain_images(cfg)
+    assert a.shape == b.shape == (3, 64, 64, 3) and a[..., 0].mean() > a[..., 2].mean() and b[..., 2].mean() > b[..., 0].mean()
+    assert source == {"a": str(tmp_path / "a"), "b": str(tmp_path / "b")} and cfg.attribute() is None
