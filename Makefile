@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-## The main job: every notebook, in order, on its default (full) profile.
+## The main job: every notebook, in order, on its default (full) profile; PARAMS="-p SEED 1" passes parameters to each.
 run: $(STAMP)
-	$(BIN)/python -m gan_lab.notebooks $(NOTEBOOKS)
+	$(BIN)/python -m gan_lab.notebooks $(NOTEBOOKS) $(PARAMS)
 
 ## Every test (with the JupyterLab widget test in headless Chromium), then the notebooks under nbval on the quick profile.
 test: $(STAMP) browser

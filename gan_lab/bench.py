@@ -11,7 +11,7 @@ each run, and achieved FLOP/s is set against an SGEMM probe of this machine's pe
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -27,11 +27,52 @@ from gan_lab.flops import describe_machine, flops_per_image, sgemm_peak  # noqa:
 from gan_lab.modelfolder import ModelFolder
 from gan_lab.models.io import load_keras
 from gan_lab.runtime import load, load_generator
+from gan_lab.runtime.openvino_runner import available_devices
 
 BACKENDS = registry.BENCH_METHODS  # the ways of running each backend of the registry, in table order
 DEFAULT_BATCHES = (1, 8, 64, 256)
 SETTLE = 0.2  # seconds of quiet before each timed repeat: thread pools of the previous backend
 #               (ONNX Runtime's spin, TBB's, TensorFlow's) stop competing for the cores
+HINTS = ("LATENCY", "THROUGHPUT")
+# OpenVINO's inference precision per choice; INT8 is a file (generator-int8.xml), not a hint. A CPU
+# without FP16 arithmetic runs the f16 hint in bfloat16 (AVX-512 BF16, AMX) or FP32: the compiled
+# model says which, and each result records it.
+PRECISIONS = {"FP32": "f32", "FP16": "f16", "INT8": None}
+
+
+@dataclass(frozen=True)
+class OpenVINOSettings:
+    """How the OpenVINO backends compile. None leaves each its own default: `openvino-sync` and
+    gan_lab's path the LATENCY hint, `openvino-async` THROUGHPUT with OpenVINO's optimal number of
+    requests; precision: OpenVINO's own (sync, async) or FP32 (gan_lab's)."""
+
+    device: str = "CPU"
+    precision: str | None = None  # FP32, FP16 or INT8 (then every OpenVINO backend runs generator-int8.xml)
+    hint: str | None = None  # LATENCY or THROUGHPUT
+    streams: int | None = None  # NUM_STREAMS
+    requests: int | None = None  # requests in flight for openvino-async
+
+    def __post_init__(self):
+        devices = available_devices()
+        if self.device not in devices and self.device.split(":")[0] not in ("AUTO", "MULTI", "HETERO"):
+            raise GanLabError(f"OpenVINO device {self.device!r} is not available here; choose one of {', '.join(devices)}.")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise GanLabError(f"Unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}.")
+        if self.hint is not None and self.hint not in HINTS:
+            raise GanLabError(f"Unknown performance hint {self.hint!r}; choose one of {', '.join(HINTS)}.")
+        for name in ("streams", "requests"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise GanLabError(f"{name} must be a whole number >= 1 (or None for OpenVINO's choice); got {value!r}.")
+
+    def config(self, hint) -> dict:
+        """OpenVINO properties for a backend whose own hint is `hint`."""
+        out = {"PERFORMANCE_HINT": self.hint or hint}
+        if self.streams:
+            out["NUM_STREAMS"] = str(self.streams)
+        if PRECISIONS.get(self.precision):
+            out["INFERENCE_PRECISION_HINT"] = PRECISIONS[self.precision]
+        return out
 
 
 @dataclass
@@ -47,6 +88,8 @@ class Result:
     flops_per_image: float
     peak_share: float = float("nan")  # achieved FLOP/s / SGEMM peak
     cpu_timeline: list = field(default_factory=list, repr=False)  # (seconds since start, per-core %)
+    settings: dict = field(default_factory=dict)  # device, hint, streams, requests, precision as compiled
+    repeats: int = 0  # timed repeats behind the figures (fewer than asked while a run is in progress)
 
 
 class CpuSampler:
@@ -131,20 +174,38 @@ def _onnx_runner(path):
     return lambda z: session.run(None, {name: z})[0]
 
 
-def _openvino_sync(path, hint="LATENCY"):
+def compiled_settings(compiled, requests=1) -> dict:
+    """What an OpenVINO compiled model runs with: device, hint, streams, requests, precision."""
+    def read(name):
+        try:
+            value = str(compiled.get_property(name))
+        except RuntimeError:  # a virtual device (AUTO) does not expose every property
+            return "?"
+        # "PerformanceMode.THROUGHPUT" (through AUTO), "<Type: 'float32'>", "['CPU']": the bare word
+        return value.split(".")[-1] if value.startswith("PerformanceMode.") else value.strip("[]<>'").replace("Type: '", "")
+    return {"device": read("EXECUTION_DEVICES"), "hint": read("PERFORMANCE_HINT"), "streams": read("NUM_STREAMS"),
+            "requests": requests, "precision": read("INFERENCE_PRECISION_HINT")}
+
+
+class _SyncRunner:
     """OpenVINO as a user first calls it: the dynamic-shape IR, one request, a dict of inputs."""
-    compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": hint})
-    request = compiled.create_infer_request()
-    return lambda z: request.infer({0: z})[0]
+
+    def __init__(self, path, settings):
+        compiled = ov.Core().compile_model(str(path), settings.device, settings.config("LATENCY"))
+        self.request, self.settings = compiled.create_infer_request(), compiled_settings(compiled)
+
+    def __call__(self, z):
+        return self.request.infer({0: z})[0]
 
 
 class _AsyncRunner:
     """OpenVINO AsyncInferQueue with the THROUGHPUT hint: as many requests in flight as the
-    plugin recommends; one call pushes `jobs` batches and waits for all of them."""
+    plugin recommends (or `settings.requests`); one call pushes `jobs` batches and waits for all."""
 
-    def __init__(self, path):
-        compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
-        self.jobs = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+    def __init__(self, path, settings):
+        compiled = ov.Core().compile_model(str(path), settings.device, settings.config("THROUGHPUT"))
+        self.jobs = settings.requests or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+        self.settings = compiled_settings(compiled, self.jobs)
         self.queue = ov.AsyncInferQueue(compiled, self.jobs)
         self.queue.set_callback(self._done)
         self.latencies = []  # ms from start_async to completion, per request
@@ -158,40 +219,57 @@ class _AsyncRunner:
         self.queue.wait_all()
 
 
-def _gan_lab_openvino(path):
-    """What `load_generator(path).generate` does with its defaults."""
-    return load_generator(path).generate_raw
+class _GanLabRunner:
+    """What `load_generator(path).generate` does with its defaults (or the settings' overrides)."""
+
+    def __init__(self, path, settings):
+        config = settings.config("LATENCY")
+        if not PRECISIONS.get(settings.precision):
+            config.pop("INFERENCE_PRECISION_HINT", None)  # gan_lab's own: f32
+        self.generator = load_generator(path, device=settings.device, config=config)
+        self.generator.generate_raw(self.generator.sample_latents(1, 0))  # compiles, so the settings can be read
+        self.settings = compiled_settings(self.generator.runner.compiled_model)
+
+    def __call__(self, z):
+        return self.generator.generate_raw(z)
 
 
-def runners(variants, backends=BACKENDS):
-    """{backend: callable(z)} for the requested backends whose files exist."""
+def runners(variants, backends=BACKENDS, openvino=None):
+    """{backend: callable(z)} for the requested backends whose files exist; `openvino`: the
+    OpenVINOSettings of the OpenVINO backends (their defaults when None)."""
+    settings = openvino or OpenVINOSettings()
     out = {}
     if "keras" in variants and set(registry.named("keras").bench) & set(backends):
         _, ks = _keras_runners(variants["keras"])
         out.update({k: v for k, v in ks.items() if k in backends})
     if "onnxruntime" in variants and "onnxruntime" in backends:
         out["onnxruntime"] = _onnx_runner(variants["onnxruntime"])
-    makers = {"openvino-sync": ("openvino", _openvino_sync), "openvino-async": ("openvino", _AsyncRunner),
-              "openvino-gan_lab": ("openvino", _gan_lab_openvino),
-              "openvino-int8": ("openvino-int8", _gan_lab_openvino)}
+    fp = "openvino-int8" if settings.precision == "INT8" else "openvino"
+    makers = {"openvino-sync": (fp, _SyncRunner), "openvino-async": (fp, _AsyncRunner),
+              "openvino-gan_lab": (fp, _GanLabRunner), "openvino-int8": ("openvino-int8", _GanLabRunner)}
     for backend, (variant, make) in makers.items():
         if variant in variants and backend in backends:
-            out[backend] = make(variants[variant])
+            out[backend] = make(variants[variant], replace(settings, precision=None) if backend == "openvino-int8" else settings)
     return out
 
 
-def run(path, batches=DEFAULT_BATCHES, backends=BACKENDS, seconds=1.0, repeats=3, peak=None, progress=True):
-    """Benchmark one generator (and the other formats beside it); returns a list of Result."""
+def run(path, batches=DEFAULT_BATCHES, backends=BACKENDS, seconds=1.0, repeats=3, peak=None, progress=True,
+        openvino=None, on_update=None):
+    """Benchmark one generator (and the other formats beside it); returns a list of Result.
+    `openvino`: OpenVINOSettings for the OpenVINO backends; `on_update(results)`: called after every
+    timed repeat with the figures so far (a live chart), the last call holding the final ones."""
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise GanLabError(f"Unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}.")
     variants = find_variants(path)
     if "keras" not in variants:
         raise GanLabError(f"Benchmarks need generator.keras beside {path} (to count FLOPs and as the reference).")
+    if openvino is not None and openvino.precision == "INT8" and "openvino-int8" not in variants:
+        raise GanLabError(f"No generator-int8.xml beside {path}: convert with `gan-lab convert ... --int8` first.")
     reference = load_keras(variants["keras"])
     flops, latent_dim = flops_per_image(reference), reference.inputs[0].shape[-1]
-    fns = runners(variants, backends)
-    results, t0 = [], time.perf_counter()
+    fns = runners(variants, backends, openvino)
+    done, t0 = [], time.perf_counter()
     with tqdm(total=len(fns) * len(batches) * repeats, desc=_model_name(path), unit="run",
               disable=not progress) as bar:
         for batch in batches:
@@ -201,13 +279,24 @@ def run(path, batches=DEFAULT_BATCHES, backends=BACKENDS, seconds=1.0, repeats=3
                 for backend, fn in fns.items():
                     _measure_once(fn, z, seconds, t0, *runs[backend])
                     bar.update(1)
-            for backend, (rates, lat, samples) in runs.items():
-                rate = float(np.median(rates))
-                results.append(Result(str(path), backend, batch, rate, (min(rates), max(rates)),
-                                      float(np.percentile(lat, 50)), float(np.percentile(lat, 95)),
-                                      _mean_per_core(samples), flops,
-                                      rate * flops / (peak * 1e9) if peak else float("nan"), samples))
-    return results
+                    if on_update:
+                        on_update(done + _summaries(path, batch, runs, fns, flops, peak))
+            done += _summaries(path, batch, runs, fns, flops, peak)
+    return done
+
+
+def _summaries(path, batch, runs, fns, flops, peak) -> list:
+    """One Result per backend with at least one timed repeat: medians, spread, CPU use."""
+    out = []
+    for backend, (rates, lat, samples) in runs.items():
+        if not rates:
+            continue
+        rate = float(np.median(rates))
+        out.append(Result(str(path), backend, batch, rate, (min(rates), max(rates)),
+                          float(np.percentile(lat, 50)), float(np.percentile(lat, 95)), _mean_per_core(samples),
+                          flops, rate * flops / (peak * 1e9) if peak else float("nan"), samples,
+                          getattr(fns[backend], "settings", {"device": "CPU"}), len(rates)))
+    return out
 
 
 def _model_name(path):
@@ -229,6 +318,46 @@ def _measure_once(fn, make_input, seconds, t0, rates, latencies, samples):
 
 def _mean_per_core(samples):
     return [float(v) for v in np.mean([s for _, s in samples], axis=0)] if samples else []
+
+
+def cpu_features() -> dict:
+    """This CPU's name and the instruction sets that decide inference speed (from /proc/cpuinfo,
+    where there is one), and what OpenVINO's CPU plugin says it can do."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text() if info.exists() else ""
+    flags = set(text.split("flags", 1)[1].split("\n", 1)[0].split()) if "flags" in text else set()
+    core = ov.Core()
+    return {"cpu": core.get_property("CPU", "FULL_DEVICE_NAME"), "AVX2": "avx2" in flags, "FMA": "fma" in flags,
+            "AVX-512": "avx512f" in flags, "VNNI": bool({"avx_vnni", "avx512_vnni"} & flags),
+            "BF16": bool({"avx512_bf16", "amx_bf16"} & flags),
+            "openvino": ", ".join(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))}
+
+
+def hint_choices(path, device="CPU") -> list:
+    """What each performance hint makes OpenVINO choose for the IR at `path`: streams, threads,
+    requests and precision, one dict per hint."""
+    core, rows = ov.Core(), []
+    for hint in HINTS:
+        compiled = core.compile_model(str(path), device, {"PERFORMANCE_HINT": hint})
+        row = compiled_settings(compiled, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        row["threads"] = str(compiled.get_property("INFERENCE_NUM_THREADS")) if device == "CPU" else "?"
+        rows.append(row)
+    return rows
+
+
+def onnxruntime_spinning(path, spinning, batch=1, seconds=0.5, seed=0):
+    """ONNX Runtime's images/s and mean CPU use per core on the model at `path`, with its worker
+    threads spinning between requests (its default) or sleeping."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name, dim = session.get_inputs()[0].name, session.get_inputs()[0].shape[1]
+    z = lambda: np.random.default_rng(seed).standard_normal((batch, dim)).astype(np.float32)  # noqa: E731
+    with CpuSampler() as cpu:
+        rate, _ = time_requests(lambda x: session.run(None, {name: x}), z, seconds)
+    return rate, cpu.mean_per_core()
 
 
 def layer_profile(path, batch, calls=50, config=None) -> list:

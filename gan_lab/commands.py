@@ -136,11 +136,13 @@ def cmd_translate(args):
 def cmd_bench(args):
     batches = [_positive(b) for b in args.batch.split(",")]
     backends = tuple(args.backends.split(",")) if args.backends else bench.BACKENDS
+    settings = bench.OpenVINOSettings(args.device, args.precision, args.hint, args.streams, args.requests)
     peak = bench.sgemm_peak()
     print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s")
     results = []
     for model in args.models:
-        results += bench.run(model, batches, backends, seconds=args.seconds, repeats=args.repeats, peak=peak)
+        results += bench.run(model, batches, backends, seconds=args.seconds, repeats=args.repeats, peak=peak,
+                             openvino=settings)
     print(bench.table(results))
     if args.json:
         bench.save_json(results, args.json, peak_gflops=peak)

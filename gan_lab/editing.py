@@ -111,6 +111,44 @@ def most_flipped(matrix, directions, names, k=2) -> dict:
     return out
 
 
+def flip_rates(generate, score, directions, step=4.0, n=300, seed=0, batch=250, sample=None) -> np.ndarray:
+    """For directions without an attribute of their own (GANSpace components): the share of edits
+    (+step and -step from n seeded faces) that flip each attribute; (directions x attributes)."""
+    z, base = scored_samples(generate, score, n, directions.latent_dim, seed, batch, sample)
+    rows = []
+    for name in directions.names:
+        moved = [_score_all(generate, score, z + sign * step * directions[name], batch)["attributes"] for sign in (1, -1)]
+        rows.append(np.mean([_flips(base["attributes"], m) for m in moved], axis=(0, 1)))
+    return np.array(rows)
+
+
+def lock_comparison(generate, score, directions, names, steps, n=300, seed=0, hold=None, sample=None) -> dict:
+    """The report of `directions` (each at its step in `steps`) three ways: no locks; the two
+    attributes each edit flips most locked by projection; and the same locks held by `hold` (a
+    `Hold`; skipped when None). A random direction of the median step gives the floor: how often
+    a move of that length flips the locked attributes by chance. Returns {"rows": one dict per
+    direction, "matrices": {how: flip matrix}, "locks", "random": (row, flip matrix)}."""
+    report = lambda **kw: direction_report(generate, score, directions, names, step=steps, n=n, seed=seed,  # noqa: E731
+                                          sample=sample, **kw)
+    before, before_matrix = report()
+    locks = most_flipped(before_matrix, directions, names)
+    projected, projected_matrix = report(locks=locks)
+    held, held_matrix = report(locks=locks, hold=hold) if hold is not None else (projected, projected_matrix)
+    rng = np.random.default_rng(seed)
+    random_dir = latent.Directions([directions.names[0]], latent.unit(rng.standard_normal((1, directions.latent_dim))))
+    noise, noise_matrix = direction_report(generate, score, random_dir, names, step=float(np.median(list(steps.values()))),
+                                           n=n, seed=seed, locks={directions.names[0]: []}, sample=sample)
+    rows = []
+    for i, (b, p, h) in enumerate(zip(before, projected, held)):
+        rows.append({"direction": b["direction"], "step": b["step"], "success": b["success"],
+                     "entanglement": b["entanglement"], "identity shift": b["identity_shift"], "locks": ", ".join(h["locks"]),
+                     "locked flips: no lock": float(np.mean([before_matrix[i, list(names).index(k)] for k in h["locks"]])),
+                     "locked flips: projected": p["locked_flips"], "locked flips: held": h["locked_flips"],
+                     "success: projected": p["success"], "success: held": h["success"]})
+    return {"rows": rows, "locks": locks, "random": (noise[0], noise_matrix),
+            "matrices": {"no locks": before_matrix, "locks projected": projected_matrix, "locks held": held_matrix}}
+
+
 def recommend_steps(generate, score, directions, names, steps=(2.0, 3.0, 4.0, 5.0, 6.0), target=0.9,
                     n=200, seed=1, batch=250, margin=0.03, sample=None) -> dict:
     """For each direction, the smallest step whose success reaches `target` + `margin` (else

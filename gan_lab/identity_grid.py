@@ -169,3 +169,41 @@ def _write_csv(path, rows, face, folder, backend, upscale, size) -> Path:
         writer.writerows({**row, **common} for row in rows)
     tmp.replace(path)  # written last and atomically: a grid.csv means the folder is complete
     return path
+
+
+def turn(folder, yaw=60.0, step=5.0, people=30, seed=0, classifier=None) -> dict:
+    """Turn `people` seeded faces of a model folder from -yaw to +yaw (neutral expression) and
+    measure each picture: the yaw the classifier reads, and how far the face's features drift from
+    its own frontal picture, in units of the mean distance between two people (1 = a stranger).
+    Returns {"asked", "steps" (latent step per angle), "measured" (people x angles), "drift"}."""
+    folder = Path(folder)
+    directions = latent.Directions.load(folder / "directions.json")
+    generator, classifier = editable(folder), classifier or face_attributes.load_classifier()
+    rows = plan(directions, yaw, step, (0.0,), ("neutral",))
+    measured, drift, frontal = [], [], []
+    for s in range(seed, seed + people):
+        person = recipe.Recipe(model=folder.name, latent_dim=generator.latent_dim, seed=s, space=space_of(generator))
+        scores = face_attributes.score(generator.generate(latents(person, directions, rows, sample=generator.sample_latents)),
+                                       classifier)
+        centre = scores["features"][len(rows) // 2]
+        measured.append(scores["yaw"])
+        drift.append(np.linalg.norm(scores["features"] - centre, axis=1))
+        frontal.append(centre)
+    frontal = np.array(frontal)
+    between = np.linalg.norm(frontal - np.roll(frontal, 1, axis=0), axis=1).mean()
+    return {"asked": np.array([r["yaw"] for r in rows]), "steps": np.array([r["yaw_step"] for r in rows]),
+            "measured": np.array(measured), "drift": np.array(drift) / between}
+
+
+def turn_summary(result, tolerance=1.0) -> dict:
+    """Is the turn monotone? Angles beyond reach share the clipped end step (the same picture), so
+    only distinct steps are judged: the median measured yaw must rise at each, and per person, the
+    share whose own yaw never falls back by more than `tolerance` degrees."""
+    distinct = np.r_[True, np.diff(result["steps"]) > 1e-6]
+    median = np.median(result["measured"], axis=0)[distinct]
+    rising = np.diff(median) > 0
+    own = np.mean([np.all(np.diff(row[distinct]) > -tolerance) for row in result["measured"]])
+    return {"distinct_steps": int(distinct.sum()), "median_from": float(median[0]), "median_to": float(median[-1]),
+            "rising": int(rising.sum()), "of": int(len(rising)), "monotone": bool(rising.all()),
+            "people_monotone": float(own),
+            "drift_at_ends": [round(float(d), 2) for d in np.median(result["drift"], axis=0)[[0, -1]]]}

@@ -34,6 +34,16 @@ def shipped(name, folder=None) -> Path:
     return models_dir(folder) / name
 
 
+def shown(path) -> str:
+    """`path` as a reader should see it in a message or a stored notebook: relative to the
+    repository when inside it, under ~ when in the home folder, never the machine's absolute path."""
+    path = Path(path).expanduser().resolve()
+    for base, prefix in ((CHECKOUT, ""), (Path.home().resolve(), "~/")):
+        if path.is_relative_to(base) and (base != CHECKOUT or (CHECKOUT / "pyproject.toml").exists()):
+            return prefix + str(path.relative_to(base)) if path != base else (prefix.rstrip("/") or ".")
+    return str(path)
+
+
 def runs_dir() -> Path:
     """Run folders of notebooks: `$GAN_LAB_RUNS`, else runs/ in the checkout (git-ignored), else ./runs."""
     chosen = os.environ.get("GAN_LAB_RUNS")

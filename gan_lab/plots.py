@@ -157,3 +157,22 @@ def plot_flip_heatmap(matrix, directions, attributes, title="share of edits that
     fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
     return fig
+
+
+def plot_turns(turns: dict):
+    """Per model (`identity_grid.turn` results): measured against asked yaw, each person faint and
+    the median bold, and the median identity drift along the turn."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (model, t), colour in zip(turns.items(), plt.cm.tab10.colors):
+        axes[0].plot(t["asked"], t["measured"].T, color=colour, lw=0.4, alpha=0.35)
+        axes[0].plot(t["asked"], np.median(t["measured"], axis=0), "o-", color=colour,
+                     label=f"{model} (median of {len(t['measured'])})")
+        axes[1].plot(t["asked"], np.median(t["drift"], axis=0), "o-", color=colour, label=model)
+    asked = next(iter(turns.values()))["asked"]
+    axes[0].plot(asked, asked, "k--", lw=0.8, label="asked")
+    axes[0].set(xlabel="yaw asked (degrees)", ylabel="yaw measured", ylim=(-70, 70))
+    axes[1].set(xlabel="yaw asked (degrees)", ylabel="identity drift (1 = a stranger)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

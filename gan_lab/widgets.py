@@ -1,5 +1,6 @@
 """The latent explorer: make a face, edit it with one slider per named direction, lock the
-attributes you want kept, switch backends, save the face and load it back. ipywidgets only.
+attributes you want kept, switch backends and devices, save the face and load it back; the digit
+and translator pickers; `device_widget`, the one device dropdown of every notebook. ipywidgets only.
 
     explorer = LatentExplorer.from_folder("models/faces-dcgan")
     explorer            # in a notebook: shows it
@@ -22,7 +23,16 @@ from gan_lab.editing import Hold
 from gan_lab.errors import GanLabError
 from gan_lab.images import save_png
 from gan_lab.modelfolder import ModelFolder
+from gan_lab.runtime.openvino_runner import available_devices
 from gan_lab.runtime.style import editable, space_of
+
+
+def device_widget(value="CPU", description="device") -> W.Dropdown:
+    """OpenVINO's devices on this machine and AUTO (which picks among them), as one dropdown:
+    what openvino_notebooks keep in their utils, used by every notebook and widget here."""
+    options = available_devices()
+    return W.Dropdown(options=options, value=value if value in options else options[0], description=description,
+                      tooltip="OpenVINO device (Keras and ONNX Runtime run on the CPU)")
 
 
 def png_bytes(image, zoom=1) -> bytes:
@@ -91,6 +101,8 @@ class LatentExplorer:
         self.reset_button = W.Button(description="reset", icon="undo")
         available = [b.label for b in ModelFolder(self.folder).backends("synthesis" if self.space == "w" else "generator")]
         self.backend = W.Dropdown(options=available, value=backend, description="backend")
+        first = next(iter(self._generators.values()))
+        self.device = device_widget(getattr(getattr(first, "runner", None), "device", "CPU"))
         self.status = W.HTML()
         side = f"{self.zoom * self._size()}px"  # a fixed box: the picture must not jump as the text changes
         self.image_widget = W.Image(format="png", layout=W.Layout(width=side, height=side))
@@ -107,9 +119,9 @@ class LatentExplorer:
                                               layout=W.Layout(width="80px"))
         self.save_path = W.Text(value="faces/face.json", description="file")
         self.save_button, self.load_button = W.Button(description="Save", icon="save"), W.Button(description="Load")
-        for widget in [self.seed, self.truncation, self.backend, *self.sliders.values(), *self.locks.values()]:
+        for widget in [self.seed, self.truncation, self.backend, self.device, *self.sliders.values(), *self.locks.values()]:
             widget.observe(self._changed, names="value")
-        self.random_button.on_click(lambda _: self._set(seed=int(np.random.default_rng().integers(2**31))))
+        self.random_button.on_click(lambda _: self.set(seed=int(np.random.default_rng().integers(2**31))))
         self.reset_button.on_click(lambda _: self.reset())
         self.save_button.on_click(lambda _: self._report(self.save, self.save_path.value))
         self.load_button.on_click(lambda _: self._report(self.load, self.save_path.value))
@@ -121,7 +133,7 @@ class LatentExplorer:
     def widget(self) -> W.Widget:
         rows = [W.HBox([self.sliders[n], self.locks[n]]) for n in self.directions.names]
         controls = W.VBox([W.HBox([self.seed, self.random_button, self.reset_button]), self.truncation,
-                           self.backend, *rows, W.HBox([self.save_path, self.save_button, self.load_button])])
+                           W.HBox([self.backend, self.device]), *rows, W.HBox([self.save_path, self.save_button, self.load_button])])
         return W.VBox([W.HBox([W.VBox([self.image_widget, self.status]), controls])])
 
     def _size(self) -> int:
@@ -139,10 +151,12 @@ class LatentExplorer:
 
     @property
     def generator(self) -> runtime.Generator:
-        name = self.backend.value
-        if name not in self._generators:  # opened on first use: each backend compiles its model once
-            self._generators[name] = editable(self.folder, name)
-        return self._generators[name]
+        name, device = self.backend.value, self.device.value
+        self.device.disabled = backends.named(name).name != "openvino"  # Keras and ONNX Runtime run on the CPU
+        key = name if self.device.disabled or device == "CPU" else f"{name} on {device}"
+        if key not in self._generators:  # opened on first use: each backend (and device) compiles its model once
+            self._generators[key] = editable(self.folder, name, "CPU" if self.device.disabled else device)
+        return self._generators[key]
 
     def latent(self) -> np.ndarray:
         return self.recipe.latent(self.directions, self.hold, self.generator.sample_latents)
@@ -155,7 +169,8 @@ class LatentExplorer:
         self.image_widget.value = png_bytes(self.image, self.zoom)
         self.timings.append(time.perf_counter() - start)
         locked = ", ".join(n for n, t in self.locks.items() if t.value) or "none"
-        self.status.value = (f"<small>{self.backend.value}: {self.timings[-1] * 1e3:.1f} ms "
+        where = self.backend.value if self.device.disabled else f"{self.backend.value} on {self.device.value}"
+        self.status.value = (f"<small>{where}: {self.timings[-1] * 1e3:.1f} ms "
                              f"(model {model_ms:.1f} ms) · locked: {locked}</small>")
         return self.image
 
@@ -165,7 +180,7 @@ class LatentExplorer:
         if not self._quiet:
             self.render()
 
-    def _set(self, seed=None, truncation=None, sliders=None, locks=None, backend=None):
+    def set(self, seed=None, truncation=None, sliders=None, locks=None, backend=None):
         """Change several controls and render once."""
         self._quiet = True
         try:
@@ -184,9 +199,20 @@ class LatentExplorer:
             self._quiet = False
         self._changed(None)
 
+    def time_slider(self, name, values, backend=None) -> dict:
+        """Move slider `name` through `values` (on `backend`, if given) as a user would, and time
+        every re-render (generate, PNG, widget): {"median ms", "p95 ms", "renders"}."""
+        if backend is not None:
+            self.backend.value = backend
+        self.timings.clear()
+        for value in values:
+            self.sliders[name].value = float(value)
+        ms = np.array(self.timings) * 1e3
+        return {"median ms": float(np.median(ms)), "p95 ms": float(np.percentile(ms, 95)), "renders": len(ms)}
+
     def reset(self):
         """All sliders to zero and all locks off (seed, truncation and backend stay)."""
-        self._set(sliders={n: 0.0 for n in self.sliders}, locks=[])
+        self.set(sliders={n: 0.0 for n in self.sliders}, locks=[])
 
     def _report(self, action, path):
         try:
@@ -214,7 +240,7 @@ class LatentExplorer:
         if unknown:
             raise GanLabError(f"{path} moves or locks {unknown}, which are not among this explorer's directions "
                               f"({', '.join(self.sliders)}).")
-        self._set(seed=face.seed, truncation=face.truncation, locks=face.locks,
+        self.set(seed=face.seed, truncation=face.truncation, locks=face.locks,
                   sliders={n: face.sliders.get(n, 0.0) for n in self.sliders})
         return Path(path)
 
@@ -231,14 +257,22 @@ class DigitPicker:
         classes = generator.num_classes or 10
         self.digit = W.Dropdown(options=list(range(classes)), value=0, description="digit")
         self.seed = W.IntSlider(value=seed, min=0, max=999, description="seed", continuous_update=True)
+        self.device = device_widget(generator.runner.device)
+        self.device.disabled = generator.backend != "openvino"
         self.image_widget, self.status = W.Image(format="png"), W.HTML()
         for widget in (self.digit, self.seed):
             widget.observe(lambda _: self.render(), names="value")
+        self.device.observe(lambda _: self._move(), names="value")
         self.render()
 
     @property
     def widget(self) -> W.Widget:
-        return W.VBox([W.HBox([self.digit, self.seed]), self.image_widget, self.status])
+        return W.VBox([W.HBox([self.digit, self.seed, self.device]), self.image_widget, self.status])
+
+    def _move(self):
+        """The same IR compiled for the chosen device."""
+        self.generator = runtime.load_generator(self.generator.path, self.device.value)
+        self.render()
 
     def _ipython_display_(self):
         display(self.widget)
@@ -259,23 +293,31 @@ class TranslatorPicker:
     """Pick a held-out person and a direction of a CycleGAN folder: the input, its translation, the round
     trip back and the true same person in the other domain, side by side, through `backend`."""
 
-    def __init__(self, folder, backend="openvino", people=50, zoom=3):
-        folder = Path(folder)
-        size = int(ModelFolder(folder).info.get("image_shape", [64])[0])
-        self.truth = translator.heldout(translator.attribute_of(folder), people, size)
-        suffix = backends.named(backend).suffix
-        self.nets = {stem: runtime.load_translator(folder / f"{stem}{suffix}") for stem in translator.STEMS}
-        self.zoom = zoom
+    def __init__(self, folder, backend="openvino", people=50, zoom=3, device="CPU"):
+        self.folder = Path(folder)
+        size = int(ModelFolder(self.folder).info.get("image_shape", [64])[0])
+        self.truth = translator.heldout(translator.attribute_of(self.folder), people, size)
+        self.suffix, self.zoom = backends.named(backend).suffix, zoom
         self.person = W.IntSlider(value=0, min=0, max=people - 1, description="person")
         self.direction = W.ToggleButtons(options=["A → B", "B → A"], description="direction")
+        self.device = device_widget(device)
+        self.device.disabled = backends.named(backend).name != "openvino"
         self.image_widget, self.status = W.Image(format="png"), W.HTML()
         for widget in (self.person, self.direction):
             widget.observe(lambda _: self.render(), names="value")
-        self.render()
+        self.device.observe(lambda _: self._open(), names="value")
+        self._open()
 
     @property
     def widget(self) -> W.Widget:
-        return W.VBox([W.HBox([self.direction, self.person]), self.image_widget, self.status])
+        return W.VBox([W.HBox([self.direction, self.person, self.device]), self.image_widget, self.status])
+
+    def _open(self):
+        """Both directions' networks on the chosen device, then the picture again."""
+        device = "CPU" if self.device.disabled else self.device.value
+        self.nets = {stem: runtime.load_translator(self.folder / f"{stem}{self.suffix}", device)
+                     for stem in translator.STEMS}
+        self.render()
 
     def _ipython_display_(self):
         display(self.widget)

@@ -85,3 +85,93 @@ def test_cli_bench_writes_json_and_plot(tiny_model_folder, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "gan_lab", "bench", str(tiny_model_folder), "--backends", "torch"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "Unknown backend" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_openvino_settings_refuse_what_openvino_cannot_do():
+    assert bench.OpenVINOSettings().config("LATENCY") == {"PERFORMANCE_HINT": "LATENCY"}
+    assert bench.OpenVINOSettings(hint="THROUGHPUT", streams=2, precision="FP32").config("LATENCY") == {
+        "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": "2", "INFERENCE_PRECISION_HINT": "f32"}
+    for bad, match in [(dict(device="GPU.9"), "not available here"), (dict(precision="FP8"), "Unknown precision"),
+                       (dict(hint="FAST"), "Unknown performance hint"), (dict(streams=0), "streams must be"),
+                       (dict(requests=1.5), "requests must be")]:
+        with pytest.raises(GanLabError, match=match):
+            bench.OpenVINOSettings(**bad)
+
+
+@pytest.mark.slow
+def test_settings_reach_the_compiled_models_and_updates_come_after_every_repeat(tiny_model_folder):
+    updates = []
+    settings = bench.OpenVINOSettings(device="AUTO", hint="THROUGHPUT", streams=2, requests=3, precision="FP32")
+    results = bench.run(tiny_model_folder, batches=(2,), backends=("onnxruntime", "openvino-sync", "openvino-async"),
+                        seconds=0.05, repeats=2, progress=False, openvino=settings,
+                        on_update=lambda rs: updates.append([(r.backend, r.repeats) for r in rs]))
+    assert updates[0] == [("onnxruntime", 1)] and updates[2] == [("onnxruntime", 1), ("openvino-sync", 1), ("openvino-async", 1)]
+    assert updates[-1] == [(r.backend, 2) for r in results] and len(updates) == 6
+    by = {r.backend: r.settings for r in results}
+    assert by["onnxruntime"] == {"device": "CPU"}
+    assert by["openvino-async"]["requests"] == 3 and by["openvino-sync"]["requests"] == 1
+    for backend in ("openvino-sync", "openvino-async"):
+        assert by[backend]["hint"] == "THROUGHPUT" and "CPU" in by[backend]["device"]  # AUTO chose the CPU
+
+
+@pytest.mark.slow
+def test_int8_precision_runs_the_int8_file_and_is_refused_without_one(tiny_model_folder, tmp_path):
+    import shutil
+
+    results = bench.run(tiny_model_folder, batches=(1,), backends=("openvino-gan_lab",), seconds=0.05, repeats=1,
+                        progress=False, openvino=bench.OpenVINOSettings(precision="INT8"))
+    assert results[0].images_per_s > 0
+    for name in ("generator.keras", "generator.xml", "generator.bin"):
+        shutil.copy(tiny_model_folder / name, tmp_path / name)
+    with pytest.raises(GanLabError, match="No generator-int8.xml"):
+        bench.run(tmp_path, backends=("openvino-gan_lab",), openvino=bench.OpenVINOSettings(precision="INT8"))
+
+
+def test_cpu_features_and_what_each_hint_chooses(tiny_model_folder):
+    features = bench.cpu_features()
+    assert features["cpu"] and isinstance(features["AVX2"], bool) and "FP32" in features["openvino"]
+    latency, throughput = bench.hint_choices(tiny_model_folder / "generator.xml")
+    assert latency["hint"] == "LATENCY" and latency["streams"] == "1" and latency["requests"] == 1
+    assert throughput["hint"] == "THROUGHPUT" and int(throughput["streams"]) >= 1
+
+
+@pytest.mark.slow
+def test_onnxruntime_with_and_without_spinning_threads(tiny_model_folder):
+    for spinning in (True, False):
+        rate, cpu = bench.onnxruntime_spinning(tiny_model_folder / "generator.onnx", spinning, seconds=0.4)
+        assert rate > 0 and cpu and all(0 <= c <= 100 for c in cpu)
+
+
+@pytest.mark.slow
+def test_the_benchmark_panel_runs_what_its_controls_say_and_redraws_as_it_goes(tiny_model_folder, tmp_path):
+    from gan_lab.bench_panel import BenchmarkPanel
+
+    panel = BenchmarkPanel([tiny_model_folder], seconds=0.1, repeats=2)
+    for backend, tick in panel.backends.items():
+        tick.value = backend in ("onnxruntime", "openvino-async")
+    panel.hint.value, panel.requests.value, panel.batch.value = "THROUGHPUT", 2, 8
+    charts = []
+    panel.chart.observe(lambda change: charts.append(change["new"]), names="value")
+    results = panel.run()
+    assert [(r.backend, r.batch, r.repeats) for r in results] == [("onnxruntime", 8, 2), ("openvino-async", 8, 2)]
+    assert results[1].settings["hint"] == "THROUGHPUT" and results[1].settings["requests"] == 2
+    charts = [bytes(c) for c in charts]  # one picture per timed repeat, the last with the final figures
+    assert len(charts) == 4 and len(set(charts)) == 4 and all(c[:4] == b"\x89PNG" for c in charts)
+    assert "openvino-async" in panel.table.value and "THROUGHPUT" in panel.table.value and "done" in panel.status.value
+    assert not panel.run_button.disabled and all(bar.value == 0 for bar in panel.meter.bars)
+    for tick in panel.backends.values():
+        tick.value = False
+    panel.run_button.click()  # refused in the panel, not raised
+    assert "Tick at least one backend" in panel.status.value
+    with pytest.raises(GanLabError, match="unconditional generator.keras"):
+        BenchmarkPanel([tmp_path])
+
+
+def test_the_cpu_meter_shows_each_core_while_work_runs():
+    from gan_lab.bench_panel import CpuMeter
+
+    meter, seen = CpuMeter(interval=0.05), []
+    with meter:
+        bench.sgemm_peak(n=512, seconds=0.4)
+        seen = [bar.value for bar in meter.bars]
+    assert len(seen) == len(meter.bars) >= 1 and max(seen) > 0 and all(bar.value == 0 for bar in meter.bars)

@@ -283,3 +283,64 @@ def test_moving_an_attribute_slider_redraws_the_face(name, lab, chromium, tmp_pa
         page.close()
         for session in _api(lab["url"], "/api/sessions"):  # free the CPU for the next notebook
             _api(lab["url"], f"/api/sessions/{session['id']}", method="DELETE")
+
+
+def _panel_notebook(folder: Path) -> str:
+    """Notebook 03's own cells up to and including its benchmark panel (the static benchmark below
+    it takes minutes and is what the notebook tests run); the name of the copy."""
+    import nbformat
+
+    source = ROOT / "notebooks" / "03_openvino_performance.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    end = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "BenchmarkPanel(" in c.source)
+    nb.cells = nb.cells[:end + 1]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    name = "03_panel.ipynb"
+    nbformat.write(nb, folder / name)
+    _copy_notebook(folder / name, folder)  # pinned to this venv's kernel
+    return name
+
+
+def test_the_benchmark_panel_runs_openvino_with_the_throughput_hint_and_redraws_its_chart(lab, chromium, tmp_path):
+    name = _panel_notebook(lab["root"] / "notebooks")
+    page = chromium.new_page(viewport={"width": 1600, "height": 1400})
+    page.set_default_timeout(START_TIMEOUT * 1000)
+    try:
+        page.goto(f"{lab['url']}/lab/tree/notebooks/{name}?reset")
+        _wait_for_idle_kernel(page, lab["url"], name, START_TIMEOUT)
+        _run_all_and_wait_for(page, ".gan-lab-bench-run", RUN_TIMEOUT)
+        panel = page.locator(".jp-OutputArea-output").filter(has=page.locator(".gan-lab-bench-run")).first
+        panel.locator("button", has_text=re.compile(r"^\s*THROUGHPUT\s*$")).click()
+        onnx = panel.locator(".widget-checkbox", has_text="onnxruntime").locator("input")
+        if onnx.is_checked():
+            onnx.click()  # OpenVINO only
+        chart = panel.locator(".gan-lab-bench-chart img, img.gan-lab-bench-chart").first
+        panel.locator(".gan-lab-bench-run").click()
+
+        seen, deadline = set(), time.monotonic() + RUN_TIMEOUT
+        table = panel.locator(".gan-lab-bench-table")
+        while time.monotonic() < deadline:
+            pixels = chart.evaluate(_PIXELS)
+            if pixels:
+                seen.add(pixels)
+            if "done:" in panel.inner_text():
+                break
+            time.sleep(0.1)
+        (tmp_path / "panel.png").write_bytes(panel.screenshot())
+        assert "done:" in panel.inner_text(), f"the run did not finish within {RUN_TIMEOUT} s (screenshot in {tmp_path})"
+        seen.add(chart.evaluate(_PIXELS))
+        text = table.inner_text()
+        assert "openvino-async" in text and "THROUGHPUT" in text and "onnxruntime" not in text, text
+        assert len(seen - {None}) >= 2, f"the chart was drawn {len(seen)} time(s); it should redraw as repeats finish"
+        print(f"panel: {len(seen)} distinct charts; table:\n{text}")
+    except BaseException:
+        shutil.copy(lab["log"], tmp_path / "jupyter.log")
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        print(f"browser test failed: screenshot {tmp_path / 'page.png'}, server log {tmp_path / 'jupyter.log'}")
+        raise
+    finally:
+        page.close()
+        for session in _api(lab["url"], "/api/sessions"):
+            _api(lab["url"], f"/api/sessions/{session['id']}", method="DELETE")

@@ -100,5 +100,8 @@ def test_the_digit_picker_draws_the_chosen_digit(cgan_folder, tiny_folder):
     assert picker.images.shape == (5, 28, 28, 1) and not np.array_equal(first, picker.images)
     picker.seed.value = 3
     assert picker.image_widget.value[:4] == b"\x89PNG" and "OpenVINO" in picker.status.value
+    shown = picker.images.copy()
+    picker.device.value = "AUTO"  # compiled anew for the device OpenVINO picks: the same digits
+    assert picker.generator.runner.device == "AUTO" and np.abs(picker.images.astype(int) - shown).max() <= 1
     with pytest.raises(GanLabError, match="not class-conditional"):
         DigitPicker(load_generator(tiny_folder / "generator.xml"))

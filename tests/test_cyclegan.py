@@ -243,7 +243,9 @@ def test_the_picker_shows_input_translation_round_trip_and_truth(trained):
     picker.direction.value = "B → A"
     picker.person.value = 3  # each change redraws
     assert np.array_equal(picker.images[0], picker.truth["b"][3]) and np.array_equal(picker.images[3], picker.truth["a"][3])
-    assert "ONNX Runtime" in picker.status.value
+    assert "ONNX Runtime" in picker.status.value and picker.device.disabled  # devices are OpenVINO's
+    on_openvino = TranslatorPicker(run, people=5, device="AUTO")
+    assert not on_openvino.device.disabled and on_openvino.nets["a2b"].runner.device == "AUTO"
 
 
 def test_a_run_on_two_folders_reads_them_and_says_so(tmp_path):

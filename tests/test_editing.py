@@ -137,3 +137,22 @@ def test_hold_keeps_locked_readings_where_projection_does_not():
     np.testing.assert_array_equal(hold(start, end, ["A"]), hold(start, end, ["A"]))  # deterministic
     with pytest.raises(GanLabError, match=r"Cannot hold \['Bald'\]"):
         hold(start, end, ["Bald"])
+
+
+def test_flip_rates_of_directions_without_an_attribute_of_their_own():
+    d = latent.Directions(["PC1", "PC2"], latent.unit([[0, 1, 0, 0], [0, 0, 0, 1]]))  # along Male; along nothing
+    rates = editing.flip_rates(generate, score, d, step=4.0, n=200, seed=3)
+    assert rates.shape == (2, 3) and rates[0, 1] > 0.4 and rates[0, [0, 2]].max() == 0 and rates[1].max() == 0
+
+
+def test_lock_comparison_reports_each_direction_without_locks_projected_and_against_chance():
+    tilted = latent.unit([[1, 1, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0]])  # Smiling drags Male along
+    d = latent.Directions(NAMES, tilted)
+    out = editing.lock_comparison(generate, score, d, NAMES, {n: 4.0 for n in NAMES}, n=300, seed=4)
+    smiling = out["rows"][0]
+    assert out["locks"]["Smiling"][0] == "Male" and smiling["locks"].startswith("Male")
+    assert smiling["locked flips: no lock"] > 0.1 and smiling["locked flips: projected"] < smiling["locked flips: no lock"]
+    assert smiling["success: held"] == smiling["success: projected"]  # no Hold given: held is the projection
+    assert set(out["matrices"]) == {"no locks", "locks projected", "locks held"} and out["matrices"]["no locks"].shape == (3, 3)
+    row, matrix = out["random"]
+    assert row["step"] == 4.0 and matrix.shape == (1, 3)

@@ -10,6 +10,7 @@ import pytest
 
 from gan_lab import GanLabError, bench
 from gan_lab.data import procedural_faces
+from gan_lab.metrics import face_attributes as face_metrics
 from gan_lab.models import dcgan, vae
 from gan_lab.runtime import load_generator
 from gan_lab.training import face_models as face_training
@@ -146,3 +147,28 @@ def test_cli_trains_a_face_dcgan(face_folder, tmp_path):
 def test_cli_refuses_options_of_another_model(args, message, tmp_path):
     done = gan_lab("train", args[0], "--epochs", "1", "--out", str(tmp_path / "x"), *args[1:])
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_release_judges_converts_times_and_ships_only_what_beats_the_shipped_model(face_folder, tmp_path):
+    from gan_lab import modelfolder, release
+
+    run, shipped = tmp_path / "run", tmp_path / "shipped"
+    face_training.train("dcgan", run, 1, data=str(face_folder), seed=1, **TINY)
+    judge = {"n": 20, "n_faces": 1_500}
+    compared = release.judge_beside_shipped(run, shipped, **judge)
+    assert list(compared) == ["this run"] and compared["this run"]["judge"]["n"] == 20  # nothing shipped yet
+    exported = release.convert_and_time(run, seed=1, seconds=0.2)
+    assert (run / "generator.xml").exists() and exported["report"]["ovc_command"].startswith("ovc")
+    assert 0 < exported["median_ms"] <= exported["p95_ms"] and exported["generator"].backend == "openvino"
+
+    quality = compared["this run"]
+    first = release.finish(run, shipped, quality, exported, made_by={"notebook": "test"})
+    assert first["shipped"] and "nothing was shipped yet" in first["reason"]
+    card = modelfolder.read_info(shipped)
+    assert card["made_by"] == {"notebook": "test"} and card["openvino_latency_ms"]["median"] > 0
+    assert card["quality"] == json.loads(json.dumps(face_metrics.summary(quality)))
+    again = release.finish(run, shipped, quality, exported, made_by={"notebook": "test"})  # the same model: not better
+    assert not again["shipped"] and again["reason"].startswith("kept the shipped model")
+    assert release.judge_beside_shipped(run, shipped, **judge).keys() == {"this run", "shipped model"}
+    assert not release.finish(run, None, quality, exported, made_by={})["shipped"]

@@ -113,3 +113,16 @@ def test_cli_grid_with_bilinear_upscaling(model, tmp_path, capsys):
     assert "comma-separated degrees" in capsys.readouterr().err
     assert main(["grid", str(tmp_path / "nope.json"), "--out", str(out)]) == 1
     assert "save a face from the explorer" in capsys.readouterr().err
+
+
+def test_a_turn_measures_each_person_and_the_summary_judges_distinct_steps_only(model):
+    from gan_lab import plots
+
+    result = grid.turn(model, yaw=20, step=10, people=3, seed=5)
+    assert list(result["asked"]) == [-20.0, -10.0, 0.0, 10.0, 20.0] and result["measured"].shape == (3, 5)
+    assert np.allclose(result["drift"][:, 2], 0.0) and (result["drift"] >= 0).all()  # frontal: its own reference
+    fake = {"asked": np.array([-10.0, 0.0, 10.0, 20.0]), "steps": np.array([-1.0, 0.0, 1.0, 1.0]),  # 20 clipped to 10's step
+            "measured": np.array([[-8.0, 0.0, 9.0, 3.0], [-6.0, 1.0, -0.5, -0.5]]), "drift": np.zeros((2, 4))}
+    summary = grid.turn_summary(fake)
+    assert summary["distinct_steps"] == 3 and summary["monotone"] and summary["people_monotone"] == 0.5
+    assert plots.plot_turns({"faces-model": result}).axes[0].get_xlabel() == "yaw asked (degrees)"

@@ -16,7 +16,7 @@ LAYERS = [
     {"data", "models", "latent", "recipe"},
     {"training", "convert", "runtime"},
     {"metrics", "editing", "bench", "plots", "style_space", "translator"},
-    {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__"},
+    {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__", "release", "bench_panel"},
 ]
 
 

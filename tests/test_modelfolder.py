@@ -110,3 +110,29 @@ def test_the_recorded_ablation_is_read_or_its_absence_named(tmp_path):
         folder.ablation()
     (tmp_path / "ablation.json").write_text('{"runs": [{"name": "baseline"}]}')
     assert folder.ablation()["runs"][0]["name"] == "baseline"
+
+
+def test_paths_are_shown_relative_to_the_repository_or_the_home_folder(tmp_path):
+    from pathlib import Path
+
+    from gan_lab import paths
+
+    assert paths.shown(paths.CHECKOUT / "models" / "face-classifier") == "models/face-classifier"
+    assert paths.shown(paths.CHECKOUT) == "."
+    assert paths.shown(Path.home() / ".cache" / "gan_lab" / "faces") == "~/.cache/gan_lab/faces"
+    outside = Path("/opt/elsewhere/x")  # neither in the repository nor at home: as it is
+    assert paths.shown(outside) == str(outside)
+
+
+def test_data_messages_name_folders_without_the_machines_absolute_path(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from gan_lab.data import folders
+    from PIL import Image
+
+    monkeypatch.setattr(Path, "home", staticmethod(lambda: tmp_path))
+    for i in range(2):
+        Image.new("RGB", (8, 8), (i * 90, 0, 0)).save(tmp_path / f"{i}.png")
+    folders.read(tmp_path, image_size=8)
+    out = capsys.readouterr().out
+    assert out.startswith("~: 2 images") and str(tmp_path) not in out, out

@@ -257,7 +257,7 @@ def test_the_explorer_edits_a_style_based_model_in_w_and_refuses_a_face_saved_in
     explorer = LatentExplorer(editor, tmp_path / "directions.json", seed=3)
     assert explorer.truncation.max == 1.0 and explorer.space == "w"
     start = explorer.image.copy()
-    explorer._set(sliders={"Red": 2.0})
+    explorer.set(sliders={"Red": 2.0})
     assert np.abs(explorer.image.astype(int) - start).max() > 0
     saved = explorer.save(tmp_path / "face.json")
     face = Recipe.load(saved)

@@ -63,7 +63,7 @@ def test_a_lock_freezes_its_slider_and_free_moves_avoid_its_direction(explorer, 
 
 
 def test_save_then_load_renders_the_same_face(explorer, tmp_path):
-    explorer._set(seed=11, truncation=0.7, sliders={"Smiling": 2.5, "Young": -1.5}, locks=["Male"])
+    explorer.set(seed=11, truncation=0.7, sliders={"Smiling": 2.5, "Young": -1.5}, locks=["Male"])
     saved = explorer.image.copy()
     path = explorer.save(tmp_path / "me.json")
     data = json.loads(path.read_text())
@@ -131,3 +131,22 @@ def test_held_locks_keep_the_locked_attribute_as_the_classifier_reads_it(tmp_pat
     saved = explorer.image.copy()
     explorer.load(explorer.save(tmp_path / "held.json"))
     np.testing.assert_array_equal(explorer.image, saved)
+
+
+def test_one_device_widget_lists_openvino_devices_and_auto_and_the_explorer_switches_device(explorer):
+    from gan_lab.widgets import device_widget
+
+    chooser = device_widget()
+    assert "CPU" in chooser.options and chooser.options[-1] == "AUTO" and chooser.value == "CPU"
+    assert device_widget("NPU:7").value == chooser.options[0]  # a device this machine lacks: the first one
+    before = explorer.image.copy()
+    explorer.device.value = "AUTO"  # OpenVINO chooses (the CPU here): the same face, compiled anew
+    assert "OpenVINO on AUTO" in explorer.status.value
+    assert np.abs(explorer.image.astype(int) - before).max() <= 1
+    explorer.backend.value = "ONNX Runtime"  # not an OpenVINO backend: the device does not apply
+    assert explorer.device.disabled and "on AUTO" not in explorer.status.value
+
+
+def test_a_timed_slider_sweep_reports_median_and_p95_per_render(explorer):
+    timed = explorer.time_slider("Smiling", np.linspace(-2, 2, 6), backend="ONNX Runtime")
+    assert timed["renders"] == 6 and 0 < timed["median ms"] <= timed["p95 ms"] and explorer.backend.value == "ONNX Runtime"

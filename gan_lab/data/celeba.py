@@ -29,6 +29,7 @@ import numpy as np
 
 from gan_lab.data import imagefiles
 from gan_lab.errors import GanLabError
+from gan_lab import paths
 from gan_lab.paths import writable_dir
 
 ATTRIBUTES = (
@@ -187,7 +188,7 @@ def image_folder(root, verbose=True) -> Path:
         raise GanLabError(f"CelebA's images are missing: neither {folder} nor {archive} exists. "
                           f"{where_to_get(root)}")
     if verbose:
-        print(f"Extracting {archive} once (later reads use {folder}) ...")
+        print(f"Extracting {paths.shown(archive)} once (later reads use {paths.shown(folder)}) ...")
     safe_extract(archive, root)
     return folder
 
@@ -265,7 +266,7 @@ def read(root, split="train", image_size=64, attributes=None, crop="square", ver
         pose=None if pose is None else pose[keep].astype(np.float32), pose_names=pose_names, skipped=skipped)
     if verbose:
         how = "from the cache" if decoded.from_cache else f"decoded in {decoded.seconds:.1f} s"
-        print(f"CelebA {split}: {len(data):,} images {image_size}x{image_size} from {root} ({how}).")
+        print(f"CelebA {split}: {len(data):,} images {image_size}x{image_size} from {paths.shown(root)} ({how}).")
     return data
 
 

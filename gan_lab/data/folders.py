@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_lab import paths
 from gan_lab.data import imagefiles
 from gan_lab.errors import GanLabError
 
@@ -47,7 +48,7 @@ def read(folder, image_size=64, verbose=True) -> ImageFolder:
     data = ImageFolder(decoded.images, [relative[i] for i in decoded.kept], folder, skipped)
     if verbose:
         how = "from the cache" if decoded.from_cache else f"decoded in {decoded.seconds:.1f} s"
-        print(f"{folder}: {len(data):,} images {image_size}x{image_size} ({how}).")
+        print(f"{paths.shown(folder)}: {len(data):,} images {image_size}x{image_size} ({how}).")
     return data
 
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from gan_lab.data.celeba import ATTRIBUTES
 from gan_lab.data.face_drawing import LANDMARKS, YOUNG_BELOW, draw, landmarks  # noqa: F401 (public API)
 from gan_lab.errors import GanLabError
+from gan_lab import paths
 from gan_lab.paths import writable_dir
 
 DRAWN = tuple(a for a in ATTRIBUTES if a != "Attractive")  # beauty is no drawable fact
@@ -308,7 +309,7 @@ def write_celeba_layout(root, n, size=64, seed=0, split=(0.8, 0.1, 0.1), per_ide
             stale.unlink()
     landmarks = np.empty((n, len(LANDMARKS), 2), np.float32)
     chunk = 512
-    with tqdm(total=n, desc=f"Drawing faces into {folder}", unit="face", disable=not progress) as bar:
+    with tqdm(total=n, desc=f"Drawing faces into {paths.shown(folder)}", unit="face", disable=not progress) as bar:
         for start in range(0, n, chunk):
             images, landmarks[start:start + chunk] = render(_take(params, slice(start, start + chunk)), size)
             for name, image in zip(names[start:start + chunk], images):

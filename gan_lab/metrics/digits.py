@@ -64,7 +64,7 @@ def digit_classifier(retrain=False, verbose=1, name=CLASSIFIER_NAME):
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "classifier.keras")
     (folder / "model.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"Digit classifier: {accuracy:.2%} on {info['test_images']:,} held-out digits; cached in {folder}.")
+    print(f"Digit classifier: {accuracy:.2%} on {info['test_images']:,} held-out digits; cached in {paths.shown(folder)}.")
     return model
 
 

@@ -58,6 +58,7 @@ class OpenVINORunner(Runner):
         static = inputs[0].shape[0] if inputs and inputs[0].shape else None
         self.max_batch = static or max_batch
         self._requests = {}  # input shapes -> (infer request, bound input arrays, output tensors)
+        self.compiled_model = None  # the latest compiled (per batch size), for its properties
         super().__init__(path, [Tensor(t.name, (None, *t.shape[1:]), t.dtype) for t in inputs],
                          [_tensor(p) for p in self.model.outputs], static, device)
 
@@ -67,7 +68,8 @@ class OpenVINORunner(Runner):
             if self.batch is None or any(None in t.shape[1:] for t in self.inputs):
                 model = self.model.clone()  # a static-batch, static-size IR is used as it is
                 model.reshape({i: list(s) for i, s in enumerate(shapes)})
-            request = self.core.compile_model(model, self.device, self.config).create_infer_request()
+            self.compiled_model = self.core.compile_model(model, self.device, self.config)
+            request = self.compiled_model.create_infer_request()
             bound = [np.zeros(s, t.dtype) for s, t in zip(shapes, self.inputs)]
             for i, array in enumerate(bound):
                 request.set_input_tensor(i, ov.Tensor(array, shared_memory=True))
