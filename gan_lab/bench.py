@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 import psutil
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # plain text: a log, a stored notebook and `make run` show it
 
 from gan_lab import backends as registry
 from gan_lab.errors import GanLabError

@@ -76,15 +76,21 @@ def test_cli_bench_writes_json_and_plot(tiny_model_folder, tmp_path):
 
     out = subprocess.run([sys.executable, "-m", "gan_lab", "bench", str(tiny_model_folder), "--batch", "1,2",
                           "--backends", "onnxruntime,openvino-sync", "--seconds", "0.05", "--repeats", "2",
+                          "--device", "AUTO", "--hint", "THROUGHPUT", "--streams", "1",
                           "--json", str(tmp_path / "b.json"), "--plot", str(tmp_path / "b.png")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["peak_gflops"] > 0 and len(data["results"]) == 4
+    compiled = [r["settings"] for r in data["results"] if r["backend"] == "openvino-sync"]
+    assert all(s["hint"] == "THROUGHPUT" and s["streams"] in ("1", "?") for s in compiled), compiled
     assert (tmp_path / "b.png").stat().st_size > 1000
     bad = subprocess.run([sys.executable, "-m", "gan_lab", "bench", str(tiny_model_folder), "--backends", "torch"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "Unknown backend" in bad.stderr and "Traceback" not in bad.stderr
+    absent = subprocess.run([sys.executable, "-m", "gan_lab", "bench", str(tiny_model_folder), "--device", "GPU.7"],
+                            capture_output=True, text=True, timeout=300)
+    assert absent.returncode == 1 and "'GPU.7' is not available here" in absent.stderr and "Traceback" not in absent.stderr
 
 
 def test_openvino_settings_refuse_what_openvino_cannot_do():

@@ -336,7 +336,7 @@ def download(root) -> Path:
     """
     root = writable_dir(Path(root).expanduser(), "CelebA folder")
     manual = (f"Download {', '.join(FILES)} by hand from {HOME} (Google Drive folder {DRIVE}), place them in "
-              f"{root}, and check them with gan_lab.data.celeba.verify({str(root)!r}).")
+              f"{paths.shown(root)}, and check them with gan_lab.data.celeba.verify({paths.shown(root)!r}).")
     for name, expected in FILES.items():
         dest, part = root / name, root / f"{name}.part"
         if verify_status(root, name) in ("ok", "extracted"):  # nothing to fetch

@@ -90,7 +90,7 @@ def _decode_all(files, size, crop, progress=False) -> Decoded:
                 out[i] = decode(files[i], size, crop)
                 ok[i] = True
             except Exception as err:  # any decoder failure means one bad file, never a failed read
-                reasons[i] = f"{type(err).__name__}: {err}"
+                reasons[i] = f"{type(err).__name__}: {err}".replace(str(files[i]), Path(files[i]).name)  # no machine paths
         return len(chunk)
 
     # Chunks, not one task per file: 200,000 futures would cost more than the decoding they wrap.
@@ -185,7 +185,7 @@ def list_images(folder, extensions=EXTENSIONS) -> list:
 def skipped_message(names, total, where) -> str:
     """The warning for unreadable files: how many, of how many, and the first few names."""
     first = ", ".join(str(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
-    return f"Skipped {len(names)} unreadable image file(s) of {total} in {where}: {first}."
+    return f"Skipped {len(names)} unreadable image file(s) of {total} in {paths.shown(where)}: {first}."
 
 
 def to_unit_range(images):
