@@ -27,7 +27,7 @@ from gan_lab.flops import describe_machine, flops_per_image, sgemm_peak  # noqa:
 from gan_lab.modelfolder import ModelFolder
 from gan_lab.models.io import load_keras
 from gan_lab.runtime import load, load_generator
-from gan_lab.runtime.openvino_runner import available_devices
+from gan_lab.runtime.openvino_runner import check_device
 
 BACKENDS = registry.BENCH_METHODS  # the ways of running each backend of the registry, in table order
 DEFAULT_BATCHES = (1, 8, 64, 256)
@@ -53,9 +53,7 @@ class OpenVINOSettings:
     requests: int | None = None  # requests in flight for openvino-async
 
     def __post_init__(self):
-        devices = available_devices()
-        if self.device not in devices and self.device.split(":")[0] not in ("AUTO", "MULTI", "HETERO"):
-            raise GanLabError(f"OpenVINO device {self.device!r} is not available here; choose one of {', '.join(devices)}.")
+        check_device(self.device)
         if self.precision is not None and self.precision not in PRECISIONS:
             raise GanLabError(f"Unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}.")
         if self.hint is not None and self.hint not in HINTS:

@@ -27,6 +27,15 @@ def available_devices() -> list:
     return [*ov.Core().available_devices, "AUTO"]
 
 
+def check_device(device, core=None) -> str:
+    """`device` if OpenVINO can compile for it here (a device of this machine, or AUTO/MULTI/HETERO),
+    else a GanLabError that lists the choices."""
+    if device not in (core or ov.Core()).available_devices and device.split(":")[0] not in GENERIC_DEVICES:
+        raise GanLabError(f"OpenVINO device {device!r} is not available here; "
+                          f"choose one of {', '.join(available_devices())}.")
+    return device
+
+
 def _dtype(element_type) -> np.dtype:
     return np.dtype(element_type.to_dtype()) if element_type.is_static() else np.dtype("float32")
 
@@ -45,9 +54,7 @@ class OpenVINORunner(Runner):
         if not path.with_suffix(".bin").exists():
             raise GanLabError(f"{path.with_suffix('.bin')} is missing: an IR needs its .xml and .bin side by side.")
         self.core = ov.Core()
-        if device not in self.core.available_devices and device.split(":")[0] not in GENERIC_DEVICES:
-            raise GanLabError(f"OpenVINO device {device!r} is not available here; "
-                              f"choose one of {', '.join(available_devices())}.")
+        check_device(device, self.core)
         try:
             self.model = self.core.read_model(path)
         except Exception as err:
