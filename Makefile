@@ -10,14 +10,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 .PHONY: run test check lab install browser clean
 
-## The venv with the package and its dev extra, (re)installed when pyproject.toml or constraints.txt change.
+## The venv with the package and its dev and scale (Ray) extras, (re)installed when pyproject.toml or constraints.txt change.
 install: $(STAMP)
 
 ## Creates .venv and installs the pinned package into it (the stamp file is its "done" marker).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,scale]"
 	touch $(STAMP)
 
 ## The main job: every notebook, in order, on its default (full) profile; PARAMS="-p SEED 1" passes parameters to each.
@@ -26,8 +26,8 @@ run: $(STAMP)
 
 ## Every test (with the JupyterLab widget test in headless Chromium), then the notebooks under nbval on the quick profile.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest tests
-	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+	$(BIN)/python -m pytest tests --durations=25
+	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks --durations=12
 
 ## The fast tier (< 3 min): tests not marked slow, subprocess or browser (markers in pyproject.toml); no notebooks.
 check: $(STAMP)

@@ -106,6 +106,13 @@ def parser():
     y.add_argument("--flip", action=argparse.BooleanOptionalAction, help="augmentation: random horizontal flips")
     y.add_argument("--skip", action=argparse.BooleanOptionalAction,
                    help="generator learns the change, added to its input (default on)")
+    m = t.add_argument_group("several devices (tf.distribute)")
+    m.add_argument("--strategy", choices=("default", "mirrored"),
+                   help="default: one device; mirrored: a copy of the models on each GPU (or, with --devices and no "
+                        "GPU, on logical CPUs), --batch-size being the global batch")
+    m.add_argument("--devices", type=positive_int,
+                   help="with --strategy mirrored: how many GPUs; without GPUs, split the CPU into this many logical "
+                        "devices (tests several devices; on one CPU it is no faster)")
     t.set_defaults(command="train")
 
     c = sub.add_parser("convert", help="Keras model -> ONNX -> OpenVINO IR (+ INT8), with parity gates")
@@ -156,8 +163,9 @@ def parser():
     tr.add_argument("--out", required=True, help="folder for the translated PNGs (NAME-to-b.png)")
     tr.add_argument("--backend", choices=NAMES, default="openvino")
     tr.set_defaults(command="translate")
-    gr = sub.add_parser("grid", help="one saved face under a grid of head poses and expressions (a dataset)")
-    gr.add_argument("face", help="a face saved by the explorer (its .json)")
+    gr = sub.add_parser("grid", help="one saved face (or --people N seeded people) under a grid of head poses and "
+                                      "expressions (a dataset)")
+    gr.add_argument("face", nargs="?", help="a face saved by the explorer (its .json); or --people N")
     gr.add_argument("--out", required=True, help="folder for images/, grid.csv and contact_sheet.png")
     gr.add_argument("--yaw", type=float, default=60.0, help="yaw from -YAW to +YAW degrees (default 60)")
     gr.add_argument("--step", type=float, default=5.0, help="yaw step in degrees (default 5)")
@@ -171,7 +179,38 @@ def parser():
                     help="write the classifier's yaw/pitch of each image to the CSV (default on)")
     gr.add_argument("--hold", action=argparse.BooleanOptionalAction, default=True,
                     help="hold the face's locked attributes as the classifier reads them (default on)")
+    gr.add_argument("--people", type=positive_int, help="render N seeded people instead of one saved face, in "
+                                                         "resumable shards (needs --model)")
+    gr.add_argument("--seed", type=int, default=0, help="--people: the first person's seed (default 0)")
+    gr.add_argument("--truncation", type=float, default=1.0, help="--people: truncation psi in [0, 1] (default 1)")
+    gr.add_argument("--ray", action="store_true", help="--people: render the shards on Ray Data's actor pool")
+    gr.add_argument("--actors", type=positive_int, help="--ray: OpenVINO actors (default: one per core)")
+    gr.add_argument("--shard", type=positive_int, default=10, help="--people: people per shard (default 10)")
     gr.set_defaults(command="grid")
+    r = sub.add_parser("render", help="N seeded faces as PNGs plus a CSV of their measured attributes and pose, "
+                                      "in resumable shards (Ray Data with --ray)")
+    r.add_argument("model", help="a model folder with generator.xml (e.g. models/faces-stylegan)")
+    r.add_argument("-n", type=positive_int, required=True, help="how many faces")
+    r.add_argument("--out", required=True, help="an empty folder, or the folder of a stopped run to resume")
+    r.add_argument("--seed", type=int, default=0, help="the first face's seed (default 0)")
+    r.add_argument("--truncation", type=float, default=1.0, help="truncation psi in [0, 1] (default 1)")
+    r.add_argument("--shard", type=positive_int, default=500, help="faces per shard (default 500)")
+    r.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
+                   help="the face classifier's attributes, yaw and pitch in the CSV (default on)")
+    r.add_argument("--ray", action="store_true", help="render the shards on Ray Data's actor pool")
+    r.add_argument("--actors", type=positive_int, help="--ray: OpenVINO actors (default: one per core)")
+    r.add_argument("--address", help="--ray: a Ray cluster to join (default: a local one; or RAY_ADDRESS)")
+    r.set_defaults(command="render")
+    sv = sub.add_parser("serve", help="an HTTP face service on Ray Serve (OpenVINO inside), until Ctrl-C")
+    sv.add_argument("models", nargs="+", help="model folders with generator.xml, or a2b.xml and b2a.xml")
+    sv.add_argument("--replicas", type=positive_int, default=1, help="replicas of each model (default 1)")
+    sv.add_argument("--port", type=positive_int, default=8000)
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--max-images", type=positive_int, default=64, help="images one request may ask for (64)")
+    sv.add_argument("--max-batch", type=positive_int, default=64, help="images one inference may batch (64)")
+    sv.add_argument("--wait-ms", type=float, default=5.0, help="how long a replica waits to fill a batch (5 ms)")
+    sv.add_argument("--address", help="a Ray cluster to join (default: a local one; or RAY_ADDRESS)")
+    sv.set_defaults(command="serve")
     return p
 
 

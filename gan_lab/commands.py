@@ -5,11 +5,13 @@ module only when a command runs.
 """
 
 import shlex
+import time
 from pathlib import Path
 
 import numpy as np
 
-from gan_lab import bench, convert, identity_grid, images, modelfolder, plots, translator
+from gan_lab import (bench, cluster, convert, distribute, identity_grid, images, modelfolder, plots, scale, serve,
+                     translator)
 from gan_lab.data import folders
 from gan_lab.cli import TRAINABLE
 from gan_lab.errors import GanLabError
@@ -21,7 +23,7 @@ CYCLEGAN_FLAGS = {name: name for name in ("a", "b", "domains", "people", "image_
                                           "d_layers", "cycle_weight", "identity_weight", "pool_size", "hold_epochs",
                                           "decay_epochs", "load_size", "flip", "skip", "lr", "batch_size", "upsample",
                                           "grid_every", "checkpoint_every", "xla", "minutes", "seed")} | {"beta1": "beta_1"}
-RUN_ARGS = ("command", "model", "out", "resume", "argv", "config")
+RUN_ARGS = ("command", "model", "out", "resume", "argv", "config", "strategy", "devices")
 SHARED = ("lr", "batch_size", "upsample", "grid_every", "checkpoint_every", "xla", "minutes", "seed", "beta1")
 
 def _train_options(args) -> dict:
@@ -83,17 +85,28 @@ def _cyclegan_config(args) -> "translation.Config":
     return translation.Config.of(given, "the flags")
 
 
+def _strategy(args):
+    """The tf.distribute strategy of --strategy/--devices; None (one device, as before) without them."""
+    if args.strategy in (None, "default"):
+        if args.devices is not None:
+            raise GanLabError("--devices goes with --strategy mirrored.")
+        return None
+    return distribute.strategy(args.strategy, devices=args.devices)  # splits the CPU before TensorFlow runs
+
+
 def cmd_train(args):
     if args.model not in TRAINABLE:
         raise GanLabError(f"Unknown model {args.model!r}; trainable models: {', '.join(TRAINABLE)}.")
     seed = 0 if args.seed is None else args.seed
+    strategy = _strategy(args)
     if args.model == "cyclegan":
-        result, _ = translation.train(_cyclegan_config(args), args.out, resume=args.resume)
+        result, _ = translation.train(_cyclegan_config(args), args.out, resume=args.resume, strategy=strategy)
     elif args.model == "mnist":
-        result, _ = mnist.train(args.out, args.epochs, seed=seed, resume=args.resume, **_train_options(args))
+        result, _ = mnist.train(args.out, args.epochs, seed=seed, resume=args.resume, strategy=strategy,
+                                **_train_options(args))
     else:
         result, _ = face_models.train(args.model, args.out, args.epochs, seed=seed, resume=args.resume,
-                                      **_train_options(args))
+                                      strategy=strategy, **_train_options(args))
     # The model card keeps every command that trained this run (a resumed run lists each segment).
     earlier = modelfolder.read_info(result.out).get("commands", [])
     command = shlex.join(["gan-lab", *args.argv]).replace(str(Path.home()), "~")  # a card shows no home folder
@@ -151,10 +164,49 @@ def cmd_bench(args):
 
 
 def cmd_grid(args):
+    if args.people:
+        return _grid_people(args)
+    if not args.face:
+        raise GanLabError("Name a saved face (its .json), or --people N with --model FOLDER for N seeded people.")
     csv_path = identity_grid.render(args.face, args.out, yaw=args.yaw, step=args.step, pitch=_floats(args.pitch),
                            expressions=args.expressions.split(","), backend=args.backend, upscale=args.upscale,
                            size=args.size, measure=args.measure, model=args.model, hold=args.hold)
     print(f"Wrote the grid to {csv_path.parent} (parameters of every image: {csv_path})")
+
+
+def _grid_people(args):
+    if not args.model:
+        raise GanLabError("--people needs --model FOLDER (a face model with directions.json, e.g. models/faces-stylegan).")
+    job = scale.Job(args.model, n=args.people, seed=args.seed, kind="people", shard_size=args.shard,
+                    truncation=args.truncation, measure=args.measure, yaw=args.yaw, step=args.step,
+                    pitch=tuple(_floats(args.pitch)), expressions=tuple(args.expressions.split(",")))
+    _report(scale.run(job, args.out, engine="ray" if args.ray else "local", actors=args.actors))
+
+
+def cmd_render(args):
+    job = scale.Job(args.model, n=args.n, seed=args.seed, shard_size=args.shard, truncation=args.truncation,
+                    measure=args.measure)
+    _report(scale.run(job, args.out, engine="ray" if args.ray else "local", actors=args.actors, address=args.address))
+
+
+def _report(summary):
+    resumed = f", {summary['resumed_from']} shards were already done" if summary["resumed_from"] else ""
+    print(f"Wrote {summary['images_written']} images in {summary['seconds']:.1f} s ({summary['engine']}{resumed}); "
+          f"every image's parameters: {summary['csv']}")
+
+
+def cmd_serve(args):
+    limits = serve.Limits(max_images=args.max_images, max_batch=args.max_batch, wait_ms=args.wait_ms)
+    url = serve.start(args.models, replicas=args.replicas, port=args.port, host=args.host, limits=limits,
+                      address=args.address)
+    print(f"Serving {', '.join(Path(m).name for m in args.models)} at {url} (GET {url}/health); Ctrl-C stops.",
+          flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        serve.stop()
+        cluster.shutdown()
 
 
 def _floats(text):

@@ -93,3 +93,27 @@ def save_png(image, path, scale=1) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
     return path
+
+
+def png_bytes(image, zoom=1) -> bytes:
+    """PNG of a uint8 (H, W, C) image, enlarged `zoom` times with nearest neighbours (crisp pixels)."""
+    import io
+
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.shape[-1] == 1:
+        image = image[..., 0]
+    if zoom > 1:
+        image = image.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG", compress_level=1)  # level 1: fast, still small
+    return out.getvalue()
+
+
+def read_png(path) -> np.ndarray:
+    """An image file -> uint8 array (H, W, C), or (H, W) for a grey one."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img)

@@ -70,14 +70,25 @@ class Recipe:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise GanLabError(f"{path} is not valid JSON ({err}); it is not a saved face.") from err
+        return cls.from_json(data, str(path))
+
+    @classmethod
+    def from_json(cls, data, where="the recipe") -> "Recipe":
+        """A recipe from its JSON object (a saved face's content); `where` names it in errors."""
+        if not isinstance(data, dict):
+            raise GanLabError(f"{where} must be a JSON object (a face saved by the explorer); got {type(data).__name__}.")
         missing = [k for k in ("model", "latent_dim", "seed") if k not in data]
         if missing:
-            raise GanLabError(f"{path} lacks {missing}; a saved face has model, latent_dim, seed, truncation, "
+            raise GanLabError(f"{where} lacks {missing}; a saved face has model, latent_dim, seed, truncation, "
                               "sliders and locks.")
-        return cls(model=data["model"], latent_dim=int(data["latent_dim"]), seed=int(data["seed"]),
-                   truncation=float(data.get("truncation", 1.0)),
-                   sliders={k: float(v) for k, v in data.get("sliders", {}).items()},
-                   locks=list(data.get("locks", [])), space=str(data.get("space", "z")))
+        try:
+            return cls(model=str(data["model"]), latent_dim=int(data["latent_dim"]), seed=int(data["seed"]),
+                       truncation=float(data.get("truncation", 1.0)),
+                       sliders={str(k): float(v) for k, v in dict(data.get("sliders", {})).items()},
+                       locks=[str(k) for k in data.get("locks", [])], space=str(data.get("space", "z")))
+        except (TypeError, ValueError) as err:
+            raise GanLabError(f"{where} has a value of the wrong type ({err}): latent_dim and seed are whole "
+                              "numbers, truncation and the sliders numbers, locks a list of names.") from err
 
     def check_space(self, space, where) -> None:
         """Refuse a face saved in the other latent space: its numbers would mean another face there."""

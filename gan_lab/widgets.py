@@ -9,19 +9,17 @@ Everything the buttons do is also a method or attribute (`.sliders`, `.locks`, `
 `.save`, `.load`, `.render`), so scripts and tests work it without a browser.
 """
 
-import io
 import time
 from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
 from IPython.display import display
-from PIL import Image
 
 from gan_lab import backends, latent, paths, recipe, runtime, translator
 from gan_lab.editing import Hold
 from gan_lab.errors import GanLabError
-from gan_lab.images import save_png
+from gan_lab.images import png_bytes, save_png
 from gan_lab.modelfolder import ModelFolder
 from gan_lab.runtime.openvino_runner import available_devices
 from gan_lab.runtime.style import editable, space_of
@@ -33,18 +31,6 @@ def device_widget(value="CPU", description="device") -> W.Dropdown:
     options = available_devices()
     return W.Dropdown(options=options, value=value if value in options else options[0], description=description,
                       tooltip="OpenVINO device (Keras and ONNX Runtime run on the CPU)")
-
-
-def png_bytes(image, zoom=1) -> bytes:
-    """PNG of a uint8 (H, W, C) image, enlarged `zoom` times with nearest neighbours (crisp pixels)."""
-    image = np.asarray(image)
-    if image.shape[-1] == 1:
-        image = image[..., 0]
-    if zoom > 1:
-        image = image.repeat(zoom, axis=0).repeat(zoom, axis=1)
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG", compress_level=1)  # level 1: fast, still small
-    return out.getvalue()
 
 
 def _model_name(folder) -> str:

@@ -40,3 +40,21 @@ def tiny_folder(tmp_path_factory):
     model.save(out / "generator.keras")
     convert.convert(out / "generator.keras", out, parity_samples=32, verbose=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray (2 CPUs, loopback only) for the service and batch-generation tests, shut down at the end."""
+    from gan_lab import cluster
+
+    yield cluster.init(num_cpus=2)
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

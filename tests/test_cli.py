@@ -143,3 +143,9 @@ def test_convert_and_generate_errors_are_plain(tmp_path, gan_lab):
     assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
     wrong = gan_lab("generate", str(tmp_path / "g.h5"), "--out", str(tmp_path / "g.png"))
     assert wrong.returncode == 1 and ".keras, .onnx or .xml" in wrong.stderr
+
+
+def test_train_refuses_devices_without_the_mirrored_strategy(tmp_path, capsys):
+    assert main(["train", "mnist", "--epochs", "1", "--devices", "2", "--out", str(tmp_path / "run")]) == 1
+    assert "--devices goes with --strategy mirrored" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

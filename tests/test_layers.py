@@ -12,11 +12,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gan_lab"
 # Lower layers never import higher ones: data / models / latent -> training / convert / runtime
 # -> metrics / editing / bench -> widgets / grid / cli. Layer 0 is the foundation everything may use.
 LAYERS = [
-    {"errors", "paths", "images", "modelfolder", "backends", "quiet", "repro", "flops"},
+    {"errors", "paths", "images", "modelfolder", "backends", "quiet", "repro", "flops", "cluster", "distribute"},
     {"data", "models", "latent", "recipe"},
-    {"training", "convert", "runtime"},
+    {"training", "convert", "runtime", "client"},
     {"metrics", "editing", "bench", "plots", "style_space", "translator"},
-    {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__", "release", "bench_panel"},
+    {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__", "release", "bench_panel",
+     "serve", "scale"},
 ]
 
 

@@ -19,7 +19,7 @@ def _name(requirement: str) -> str:
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    wanted = {_name(r) for r in project["dependencies"] + sum(project["optional-dependencies"].values(), [])}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {_name(r) for r in pip if not r.startswith("-e")}
@@ -40,7 +40,7 @@ def test_constraints_pin_every_dependency():
     pins = {_name(line) for line in (ROOT / "constraints.txt").read_text().splitlines()
             if line and not line.startswith("#")}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert {_name(r) for r in project["dependencies"]} <= pins
+    assert {_name(r) for r in project["dependencies"] + sum(project["optional-dependencies"].values(), [])} <= pins
 
 
 def test_ci_runs_the_readme_test_command():

@@ -8,7 +8,8 @@ import pytest
 
 from gan_lab import GanLabError, latent, paths, recipe
 from gan_lab.runtime import load_generator
-from gan_lab.widgets import LatentExplorer, png_bytes
+from gan_lab.images import png_bytes
+from gan_lab.widgets import LatentExplorer
 
 FOLDER = paths.shipped("faces-dcgan")
 NAMES = ["Smiling", "Male", "Young"]

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from gan_lab import distribute
 from gan_lab.errors import GanLabError
 from gan_lab.latent import check_psi, layer_resolution, style_groups  # noqa: F401  (the W layout, NumPy only)
 
@@ -150,8 +151,9 @@ class ModulatedConv2D(layers.Layer):
         if self.demodulate:
             y = y * ops.rsqrt(ops.matmul(ops.square(style), ops.sum(ops.square(weight), axis=(0, 1))) + 1e-8)[:, None, None, :]
         if self.noise:
-            shape = (ops.shape(x)[0], self.side, self.side, 1)
-            noise = keras.random.normal(shape, seed=self.seed_generator) if training else self.fixed_noise
+            # in training, random per image: under tf.distribute, this replica's rows of the global batch's draw
+            draw = lambda m: keras.random.normal((m, self.side, self.side, 1), seed=self.seed_generator)  # noqa: E731
+            noise = distribute.replica_rows(draw, ops.shape(x)[0]) if training else self.fixed_noise
             y = y + self.noise_strength * noise
         y = y + self.bias
         return _lrelu(y) if self.activation == "lrelu" else y
@@ -248,20 +250,27 @@ class Truncation(layers.Layer):
 @register
 class MinibatchStd(layers.Layer):
     """Appends one feature map: the standard deviation of features across groups of `group` samples,
-    averaged (StyleGAN2): it lets the discriminator see a lack of variety (mode collapse)."""
+    averaged (StyleGAN2): it lets the discriminator see a lack of variety (mode collapse). Under a
+    tf.distribute strategy the groups are those of the global batch (gathered from every replica), as on
+    one device."""
+
+    gathers_replicas = True  # a sync point: gan_lab.distribute.syncs
 
     def __init__(self, group=4, **kwargs):
         super().__init__(**kwargs)
         self.group = group
 
     def call(self, x):
-        n, h, w, c = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
-        g = self.group if x.shape[0] is None else math.gcd(self.group, int(x.shape[0]))
+        local, shared = x, distribute.sharing()
+        x = distribute.all_rows(x)  # one device: x itself
+        n, (h, w, c) = ops.shape(x)[0], local.shape[1:]
+        g = self.group if local.shape[0] is None else math.gcd(self.group, int(local.shape[0]) * shared)
         y = ops.reshape(x, (g, -1, h, w, c))
         y = ops.sqrt(ops.var(y, axis=0) + 1e-8)  # (n/g, h, w, c)
         y = ops.mean(y, axis=(1, 2, 3), keepdims=True)  # (n/g, 1, 1, 1)
         y = ops.tile(y, (g, h, w, 1))
-        return ops.concatenate([x, ops.reshape(y, (n, h, w, 1))], axis=-1)
+        y = distribute.own_rows(ops.reshape(y, (n, h, w, 1)), ops.shape(local)[0])
+        return ops.concatenate([local, y], axis=-1)
 
     def get_config(self):
         return super().get_config() | {"group": self.group}

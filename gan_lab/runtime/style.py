@@ -184,14 +184,14 @@ class WGenerator:
         return self.style.synthesize(self.to_w(u))
 
 
-def editable(folder, backend="openvino", device="CPU"):
+def editable(folder, backend="openvino", device="CPU", **options):
     """What the editing tools edit for a model folder: a `WGenerator` for a style-based model (its
-    W scale from model.json), else the folder's generator on `backend`."""
+    W scale from model.json), else the folder's generator on `backend` (`options`: the runner's)."""
     folder = Path(folder)
     info = modelfolder.read_info(folder)
     if info.get("style_based"):
-        return WGenerator(load_style(folder, backend, device), info.get("w_scale"))
-    return load_generator(modelfolder.ModelFolder(folder).file("generator", backend), device)
+        return WGenerator(load_style(folder, backend, device, **options), info.get("w_scale"))
+    return load_generator(modelfolder.ModelFolder(folder).file("generator", backend), device, **options)
 
 
 def space_of(generator) -> str:

@@ -8,12 +8,15 @@ Policies (mit-han-lab/data-efficient-gans, `DiffAugment_pytorch.py`), on images 
 - color: brightness + U(-0.5, 0.5), saturation x U(0, 2), contrast x U(0.5, 1.5), per image;
 - translation: a shift of up to 1/8 of the side in each direction, zero padded;
 - cutout: one zeroed square of half the side (`cutout=0.25` for digits, as the paper suggests).
-All of it is plain TensorFlow (gathers and masks), differentiable and XLA-compilable.
+All of it is plain TensorFlow (gathers and masks), differentiable and XLA-compilable. Under a
+`tf.distribute` strategy each replica draws its images' rows of the global batch's random numbers
+(`distribute.replica_rows`), so the augmentation is the one a single device would apply.
 """
 
 import keras
 import tensorflow as tf
 
+from gan_lab import distribute
 from gan_lab.errors import GanLabError
 
 POLICIES = ("color", "translation", "cutout")
@@ -32,7 +35,12 @@ def parse(policy) -> tuple:
 
 
 def _uniform(x, seed, low=0.0, high=1.0):
-    return keras.random.uniform((tf.shape(x)[0], 1, 1, 1), low, high, seed=seed)
+    return distribute.replica_rows(lambda m: keras.random.uniform((m, 1, 1, 1), low, high, seed=seed), tf.shape(x)[0])
+
+
+def _randint(shape, low, high, seed):
+    """Integers in [low, high) of `shape` (its first dimension the batch), per image."""
+    return distribute.replica_rows(lambda m: keras.random.randint((m, *shape[1:]), low, high, seed=seed), shape[0])
 
 
 def color(x, seed):
@@ -47,8 +55,8 @@ def translation(x, seed, ratio=0.125):
     """Shift each image by whole pixels (up to ratio x side), filling with zeros."""
     n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = tf.cast(keras.random.randint((n, 1), -sh, sh + 1, seed=seed), tf.int32)
-    dx = tf.cast(keras.random.randint((n, 1), -sw, sw + 1, seed=seed), tf.int32)
+    dy = tf.cast(_randint((n, 1), -sh, sh + 1, seed), tf.int32)
+    dx = tf.cast(_randint((n, 1), -sw, sw + 1, seed), tf.int32)
     padded = tf.pad(x, [[0, 0], [sh, sh], [sw, sw], [0, 0]])
     rows = tf.range(h)[None] + sh - dy  # (n, h): the source row of each output row
     cols = tf.range(w)[None] + sw - dx
@@ -59,8 +67,8 @@ def cutout(x, seed, ratio=0.5):
     """Zero one square of ratio x side per image, anywhere (it may hang over the border)."""
     n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = tf.cast(keras.random.randint((n, 1, 1), 0, h + (1 - ch % 2), seed=seed), tf.int32)
-    cx = tf.cast(keras.random.randint((n, 1, 1), 0, w + (1 - cw % 2), seed=seed), tf.int32)
+    cy = tf.cast(_randint((n, 1, 1), 0, h + (1 - ch % 2), seed), tf.int32)
+    cx = tf.cast(_randint((n, 1, 1), 0, w + (1 - cw % 2), seed), tf.int32)
     ys, xs = tf.range(h)[None, :, None], tf.range(w)[None, None, :]
     inside = (tf.abs(ys - cy) <= ch // 2) & (tf.abs(xs - cx) <= cw // 2)
     return x * tf.cast(~inside, x.dtype)[..., None]

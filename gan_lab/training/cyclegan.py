@@ -7,13 +7,16 @@ Losses as in the paper: least-squares adversarial, cycle consistency (L1, lambda
 it alone, which keeps colours and identity). The discriminators see, half the time, a generated image
 from a pool of the last 50 instead of the newest (Shrivastava et al., 2017), so G and D do not chase
 each other in circles. The learning rate is held, then decays linearly to zero (`HoldThenDecay`).
+
+Under a `tf.distribute` strategy each replica scales its losses to the global batch, and the pool takes
+the global batch's fakes (gathered from every replica) as one device would (`gan_lab.distribute`).
 """
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_lab import flops
+from gan_lab import distribute, flops
 from gan_lab.errors import GanLabError
 
 
@@ -46,8 +49,13 @@ class ImagePool(keras.layers.Layer):
     def call(self, fakes):
         if self.size == 0:
             return fakes
+        mine = ops.shape(fakes)[0]
+        # Several replicas: every one runs the pool on the global batch (the same draws: their seed
+        # generators step together), so every copy of the pool stays the one a single device keeps.
+        fakes = distribute.all_rows(fakes)
         n = ops.shape(fakes)[0]
-        return tf.cond(self.count + n <= self.size, lambda: self._fill(fakes, n), lambda: self._swap(fakes, n))
+        out = tf.cond(self.count + n <= self.size, lambda: self._fill(fakes, n), lambda: self._swap(fakes, n))
+        return distribute.own_rows(out, mine)
 
     def _fill(self, fakes, n):
         slots = ops.expand_dims(self.count + ops.arange(n), 1)
@@ -74,7 +82,7 @@ def _mae(x, y):
     return ops.mean(ops.abs(x - y))
 
 
-class CycleGAN(keras.Model):
+class CycleGAN(distribute.Prebuilt, keras.Model):
     """Unpaired translation between domains A and B; data are (a, b) batches in [-1, 1]."""
 
     def __init__(self, g_ab, g_ba, d_a, d_b, cycle_weight=10.0, identity_weight=0.5, pool_size=50, seed=0,
@@ -92,10 +100,13 @@ class CycleGAN(keras.Model):
         names = ("g_loss", "d_loss", "adversarial", "cycle", "identity")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.grid_columns = 6  # a, a->b, a->b->a, b, b->a, b->a->b
+        distribute.synchronise(g_ab, g_ba, d_a, d_b)
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        if tf.distribute.has_strategy():  # optimizer slots made now, in the scope, not inside the first step
+            self.build_optimizers()
 
     @property
     def generators_weights(self):
@@ -146,8 +157,9 @@ class CycleGAN(keras.Model):
             identity = (_mae(self.g_ba(a, training=True), a) + _mae(self.g_ab(b, training=True), b)
                         if self.identity_weight else ops.zeros(()))
             loss = adversarial + self.cycle_weight * (cycle + self.identity_weight * identity)
+            scaled = distribute.scale_loss(loss)  # a replica's share of the global batch's loss
         weights = self.generators_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         return fake_a, fake_b, {"g_loss": loss, "adversarial": adversarial, "cycle": cycle, "identity": identity}
 
     def _d_step(self, a, b, fake_a, fake_b):
@@ -156,8 +168,9 @@ class CycleGAN(keras.Model):
             loss_a = _mse(self.d_a(a, training=True), 1.0) + _mse(self.d_a(fake_a, training=True), 0.0)
             loss_b = _mse(self.d_b(b, training=True), 1.0) + _mse(self.d_b(fake_b, training=True), 0.0)
             loss = 0.5 * (loss_a + loss_b)  # halved, as in the paper: D learns slower than G
+            scaled = distribute.scale_loss(loss)
         weights = self.discriminators_weights
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         return loss
 
     def train_step(self, data):

@@ -7,7 +7,7 @@ folder, callbacks, checkpoints and resume as the MNIST GAN (`training.runs.fit`)
 import keras
 import numpy as np
 
-from gan_lab import latent, modelfolder
+from gan_lab import distribute, latent, modelfolder
 from gan_lab.data import face_sets, imagefiles, procedural_faces
 from gan_lab.errors import GanLabError
 from gan_lab.models import dcgan, stylegan, vae
@@ -82,11 +82,11 @@ def _trainer(model, cfg, seed, steps):
     encoder, decoder = vae.build(cfg["latent_dim"], cfg["image_size"], cfg["base"])
     trainer = VAE(encoder, decoder, beta=cfg["beta"], seed=seed)
     optimizer = keras.optimizers.Adam(learning_rate(cfg["lr"], cfg["lr_decay"], steps), beta_1=cfg["beta_1"])
-    trainer.compile(optimizer=optimizer, jit_compile=cfg["xla"])
+    trainer.compile(optimizer=optimizer, jit_compile=distribute.jit(cfg["xla"]))
     return trainer
 
 
-def train(model, out, epochs=None, seed=0, resume=False, **overrides):
+def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overrides):
     """Train the face `model` ("dcgan", "stylegan" or "vae") in run folder `out`; returns (RunResult, trainer).
 
     overrides: any key of DEFAULTS[model] (data, n_faces, latent_dim, base, batch_size, lr, beta, the
@@ -94,12 +94,17 @@ def train(model, out, epochs=None, seed=0, resume=False, **overrides):
     With only a budget, `epochs` is open-ended and the learning rate stays constant.
     The generator (the DCGAN's averaged generator, the VAE's decoder) is saved as
     out/generator.keras with model.json; the VAE's encoder beside it as encoder.keras.
+    strategy: a tf.distribute strategy or its name ("mirrored"; see `gan_lab.distribute`) to train on
+    several devices, batch_size being the global batch; None: one device, as before.
     """
     cfg = options(model, overrides)
+    if strategy is not None:
+        distribute.check_batch(cfg["batch_size"], strategy)
     seed_everything(seed)
     images, source = training_faces(cfg)
     steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
-    trainer = _trainer(model, cfg, seed, steps)
+    with distribute.scope(strategy):
+        trainer = _trainer(model, cfg, seed, steps)
     size = cfg["image_size"]
     config = {"model": f"faces-{model}", "arch": model, "image_shape": [size, size, 3], "seed": seed,
               "data_source": source, "train_images": len(images), "epochs": epochs} | cfg
@@ -110,6 +115,8 @@ def train(model, out, epochs=None, seed=0, resume=False, **overrides):
                  checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
                    "batch_size": cfg["batch_size"], "base_width": cfg["base"]}
+    if strategy is not None:
+        result.info |= distribute.describe(strategy)
     if model == "vae":
         result.info["beta"] = cfg["beta"]
     else:

@@ -5,18 +5,22 @@ The training toolkit every GAN of the lab shares lives here: DiffAugment on real
 images in both steps (`augment`), a lazy R1 penalty every `r1_every` discriminator steps
 (`r1_gamma`), the loss (non-saturating, hinge, WGAN-GP), separate optimizers for D and G, and
 the EMA generator with a half-life counted in images (`ema_half_life`).
+
+Built and compiled under a `tf.distribute` strategy (`gan_lab.distribute`), the same step trains on
+several devices: each replica's losses are scaled to the global batch before their gradients, and its
+random draws are its rows of the global batch's (`distribute.replica_rows`), so R devices train as one.
 """
 
 import keras
 import tensorflow as tf
 
-from gan_lab import flops
+from gan_lab import distribute, flops
 from gan_lab.errors import GanLabError
 from gan_lab.training import augment as diffaugment
 from gan_lab.training import losses
 
 
-class GAN(keras.Model):
+class GAN(distribute.Prebuilt, keras.Model):
     """Adversarial training of `generator` (z -> image) against `discriminator` (image -> logit)."""
 
     def __init__(self, generator, discriminator, seed=0, ema=0.999, ema_half_life=None, num_classes=None, **kwargs):
@@ -41,6 +45,7 @@ class GAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean logit on real images
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")  # mean logit on generated ones
+        distribute.synchronise(generator, discriminator)
 
     def compile(self, d_optimizer, g_optimizer, loss="nonsaturating", label_smoothing=0.1,
                 gp_weight=10.0, d_steps=1, augment=None, cutout=0.5, r1_gamma=0.0, r1_every=16, **kwargs):
@@ -57,6 +62,8 @@ class GAN(keras.Model):
         self.gp_weight, self.d_steps = gp_weight, d_steps
         self.policy, self.cutout = diffaugment.parse(augment), cutout
         self.r1_gamma, self.r1_every = float(r1_gamma), int(r1_every)
+        if tf.distribute.has_strategy():  # optimizer slots made now, in the scope, not inside the first step
+            self.build_optimizers()
 
     @property
     def sampler(self):
@@ -96,13 +103,14 @@ class GAN(keras.Model):
         return self.ema_generator([z, keras.ops.cast(labels, "int32")], training=False)
 
     def _latents(self, n):
-        return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        return distribute.replica_rows(lambda m: keras.random.normal((m, self.latent_dim), seed=self.seed_generator), n)
 
     def _labels(self, n):
         """Uniform random classes (n, 1), or None for an unconditional GAN."""
         if not self.num_classes:
             return None
-        return keras.ops.cast(keras.random.randint((n, 1), 0, self.num_classes, seed=self.seed_generator), "int32")
+        return keras.ops.cast(distribute.replica_rows(
+            lambda m: keras.random.randint((m, 1), 0, self.num_classes, seed=self.seed_generator), n), "int32")
 
     def _generate(self, n, labels, training=True):
         z = self._latents(n)
@@ -125,6 +133,13 @@ class GAN(keras.Model):
             return losses.r1_penalty(score, real) * (0.5 * self.r1_gamma * self.r1_every)
 
         due = tf.equal(self.d_optimizer.iterations % self.r1_every, 0)
+        if distribute.sharing() > 1 and distribute.syncs(self.discriminator):
+            # A discriminator that waits on the other replicas (synchronised BatchNorm, StyleGAN's minibatch
+            # std) cannot run inside tf.cond (no merge_call in control flow): R1 is computed every step and
+            # kept only when due. The same penalty, at the cost of the laziness; such discriminators here
+            # draw no random numbers, so skipped steps change nothing else (a BatchNorm's moving averages,
+            # unused in training, take the extra batches).
+            return penalty() * tf.cast(due, "float32")
         return tf.cond(due, penalty, lambda: tf.constant(0.0))
 
     def _d_loss(self, real, fake, real_logits, fake_logits, labels=None):
@@ -132,7 +147,8 @@ class GAN(keras.Model):
             return losses.d_nonsaturating(real_logits, fake_logits, self.label_smoothing)
         if self.loss_name == "hinge":
             return losses.d_hinge(real_logits, fake_logits)
-        eps = keras.random.uniform((tf.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
+        eps = distribute.replica_rows(lambda m: keras.random.uniform((m, 1, 1, 1), seed=self.seed_generator),
+                                      tf.shape(real)[0])
         penalty = losses.gradient_penalty(lambda x: self._judge(x, labels), real, fake, eps)
         return losses.d_wasserstein(real_logits, fake_logits) + self.gp_weight * penalty
 
@@ -152,8 +168,9 @@ class GAN(keras.Model):
             d_loss = self._d_loss(real, fake, real_logits, fake_logits, labels)
             if self.r1_gamma:
                 d_loss += self._r1(real, labels)
+            scaled = distribute.scale_loss(d_loss)  # a replica's share of the global batch's loss
         weights = self.discriminator.trainable_weights
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         return d_loss, real_logits, fake_logits
 
     def _update_ema(self, batch):
@@ -178,10 +195,11 @@ class GAN(keras.Model):
             fake_labels = self._labels(n)
             fakes = self._generate(n, fake_labels)
             g_loss = self._g_loss(self._judge(self._augment(fakes), fake_labels))
+            scaled = distribute.scale_loss(g_loss)
         weights = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         if self.ema_generator is not self.generator:
-            self._update_ema(tf.shape(real)[0])
+            self._update_ema(distribute.global_batch(tf.shape(real)[0]))
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.reduce_mean(real_logits))

@@ -1,6 +1,6 @@
 """Train the MNIST GAN end to end: data, models, GAN, run folder, final generator."""
 
-from gan_lab import latent
+from gan_lab import distribute, latent
 from gan_lab.data import mnist as mnist_data
 from gan_lab.errors import GanLabError
 from gan_lab.models import mnist as mnist_models
@@ -19,10 +19,12 @@ DEFAULTS = GAN_OPTIONS | {"arch": "mlp", "latent_dim": 100, "batch_size": 64, "l
                           "minutes": None}
 
 
-def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None, **overrides):
+def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None, strategy=None, **overrides):
     """Train an MNIST GAN in run folder `out`; returns (RunResult, GAN).
 
     overrides: any key of DEFAULTS (arch, loss, latent_dim, batch_size, lr, ...).
+    strategy: a tf.distribute strategy or its name ("mirrored"; see `gan_lab.distribute`) to train on
+    several devices, batch_size being the global batch; None: one device, as before.
     """
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
@@ -30,14 +32,17 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     cfg = DEFAULTS | overrides
     if cfg["xla"] is None:
         cfg["xla"] = XLA_BY_ARCH.get(cfg["arch"], False)
+    if strategy is not None:
+        distribute.check_batch(cfg["batch_size"], strategy)
     seed_everything(seed)
     digits = mnist_data.load("train", source=source)
     images = digits.images[:max_images] if max_images else digits.images
-    generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"], cfg["d_widths"],
-                                                  upsample=cfg["upsample"], norm=cfg["d_norm"])
     steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
     classes = NUM_CLASSES if cfg["arch"] in mnist_models.CONDITIONAL else None
-    gan = compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
+    with distribute.scope(strategy):
+        generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"],
+                                                      cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"])
+        gan = compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
     config = {"model": "mnist-conditional" if classes else "mnist", "image_shape": [28, 28, 1], "seed": seed, "data_source": digits.source,
               "train_images": len(images), "epochs": epochs} | cfg
     labels = (digits.labels[:max_images] if max_images else digits.labels) if classes else None
@@ -50,5 +55,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
                    "toolkit": {k: cfg[k] for k in GAN_OPTIONS}}
     if classes:
         result.info |= {"num_classes": classes, "classes": [str(d) for d in range(classes)]}
+    if strategy is not None:
+        result.info |= distribute.describe(strategy)
     save_generator(result, gan.ema_generator, **result.info)
     return result, gan

@@ -64,7 +64,8 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
     epochs = int(epochs or OPEN_ENDED)
     out = prepare_out(out, resume)
     ckpt_dir = out / "checkpoints"
-    trainer.build_optimizers()
+    with trainer.distribute_strategy.scope():  # slots beside the weights: mirrored when they are
+        trainer.build_optimizers()
     initial_epoch, spent = 0, 0.0
     found = checkpoints.latest(ckpt_dir) if resume else None
     if found:

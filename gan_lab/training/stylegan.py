@@ -6,12 +6,15 @@ budget) with what StyleGAN2 adds in the generator's step.
   middle and fine styles separable).
 - The mean w, tracked as a moving average (beta 0.995) of the mapping's outputs in training: truncation
   pulls toward it.
-The non-saturating loss, lazy R1, DiffAugment and the EMA generator are the toolkit's (`GAN`).
+The non-saturating loss, lazy R1, DiffAugment and the EMA generator are the toolkit's (`GAN`). Under a
+`tf.distribute` strategy the latent pairs, the mixing cuts and the mean w are the global batch's
+(`gan_lab.distribute`), so several devices train as one.
 """
 
 import keras
 import tensorflow as tf
 
+from gan_lab import distribute
 from gan_lab.errors import GanLabError
 from gan_lab.models import stylegan
 from gan_lab.training.gan import GAN
@@ -31,10 +34,15 @@ class StyleGAN(GAN):
 
     def _generate(self, n, labels, training=True):
         """Images of fresh latents, with style mixing and the mean w tracked (training only)."""
-        w = self.mapping(self._latents(2 * n), training=training)
+        def pairs(m):  # one device draws 2m latents and pairs the first m with the last m
+            z = keras.random.normal((2 * m, self.latent_dim), seed=self.seed_generator)
+            return tf.stack([z[:m], z[m:]], axis=1)
+
+        z = distribute.replica_rows(pairs, n)  # (n, 2, latent_dim): this replica's pairs
+        w = self.mapping(tf.concat([z[:, 0], z[:, 1]], axis=0), training=training)
         w1, w2 = w[:n], w[n:]
         if training:
-            mean = tf.reduce_mean(w1, axis=0)
+            mean = distribute.global_mean(tf.reduce_mean(w1, axis=0))
             avg = self.truncation.w_avg
             avg.assign(mean + self.w_avg_beta * (avg - mean))
         return self.synthesis(self._mix(w1, w2, n), training=training)
@@ -42,8 +50,9 @@ class StyleGAN(GAN):
     def _mix(self, w1, w2, n):
         """ws (n, num_ws, w_dim): w1's for layers before a random cut, w2's after it; no cut (w1
         everywhere) for a share 1 - mixing of the samples."""
-        cut = keras.random.randint((n, 1), 1, self.num_ws, seed=self.seed_generator)
-        keep = keras.random.uniform((n, 1), seed=self.seed_generator) >= self.mixing
+        seed = self.seed_generator
+        cut = distribute.replica_rows(lambda m: keras.random.randint((m, 1), 1, self.num_ws, seed=seed), n)
+        keep = distribute.replica_rows(lambda m: keras.random.uniform((m, 1), seed=seed), n) >= self.mixing
         cut = tf.where(keep, self.num_ws, cut)
         first = tf.range(self.num_ws)[None, :] < cut  # (n, num_ws)
         return tf.where(first[:, :, None], w1[:, None, :], w2[:, None, :])

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gan_lab import images, modelfolder, paths
+from gan_lab import distribute, images, modelfolder, paths
 from gan_lab.data import procedural_faces
 from gan_lab.errors import GanLabError
 from gan_lab.models.espcn import build_sr
@@ -47,24 +47,28 @@ def _batches(low, high, batch_size, patch, seed):
 
 
 def train(out_dir, epochs=6, n_train=1000, seed=0, batch_size=16, verbose=1, scale=4, filters=(64, 32),
-          residual=True, loss="mse", learning_rate=1e-3, patch=32, n_val=64) -> dict:
+          residual=True, loss="mse", learning_rate=1e-3, patch=32, n_val=64, strategy=None) -> dict:
     """Train an ESPCN on n_train procedural pairs; save out_dir/sr.keras atomically and model.json.
 
     Adam on MSE (PSNR is a function of MSE; L1 measured 1.3 dB lower), seeded. An epoch is as many
     patches as cover the training faces once. Validation faces have their own seed, neither the
-    training nor the held-out one."""
+    training nor the held-out one. `strategy`: a tf.distribute strategy or its name ("mirrored") to train
+    on several devices, batch_size being the global batch (Keras' own MSE scales itself to it)."""
     if seed in (HELDOUT_SEED, VALIDATION_SEED):
         raise GanLabError(f"seed {seed} draws the held-out or validation faces; train with another seed.")
     out_dir = paths.writable_dir(out_dir)
     if not 0 < patch <= LOW:
         raise GanLabError(f"patch must be between 1 and {LOW} (low-res pixels); got {patch}.")
+    if strategy is not None:
+        distribute.check_batch(batch_size, strategy)
     start, cpu = time.perf_counter(), time.process_time()
     keras.utils.set_random_seed(seed)
     low, high = training_pairs(n_train, scale=scale, seed=seed)
     val_low, val_high = training_pairs(n_val, scale=scale, seed=VALIDATION_SEED)
     draw_seconds = time.perf_counter() - start
-    model = build_sr(scale, filters, residual=residual)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    with distribute.scope(strategy):
+        model = build_sr(scale, filters, residual=residual)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     steps = max(1, n_train * (LOW // patch) ** 2 // batch_size)
     history = model.fit(_batches(low, high, batch_size, patch, seed), steps_per_epoch=steps, epochs=epochs,
                         validation_data=(_unit(val_low), _unit(val_high)), validation_batch_size=batch_size,

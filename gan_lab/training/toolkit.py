@@ -11,6 +11,7 @@ import time
 import keras
 import tensorflow as tf
 
+from gan_lab import distribute
 from gan_lab.errors import GanLabError
 from gan_lab.training import augment
 from gan_lab.training.gan import GAN
@@ -45,11 +46,18 @@ def check(cfg) -> dict:
     return cfg
 
 
-def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=None, trainer=GAN, **options) -> GAN:
+def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=None, trainer=GAN, strategy=None,
+                **options) -> GAN:
     """The GAN of `cfg` (a dict with GAN_OPTIONS' keys), compiled for `steps` optimizer steps.
-    `trainer`: the GAN class (e.g. StyleGAN), built with `options` too."""
+    `trainer`: the GAN class (e.g. StyleGAN), built with `options` too. `strategy` (a tf.distribute
+    strategy or its name, see `gan_lab.distribute`): build the GAN and its optimizers under it; the
+    generator and discriminator must have been built under the same strategy's scope."""
     check(cfg)
+    with distribute.scope(strategy):
+        return _compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes, trainer, **options)
 
+
+def _compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes, trainer, **options) -> GAN:
     def adam(lr):
         return keras.optimizers.Adam(learning_rate(lr or cfg["lr"], cfg["lr_decay"], steps),
                                      beta_1=cfg["beta_1"], beta_2=cfg["beta_2"])
@@ -58,7 +66,7 @@ def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=Non
                   num_classes=num_classes, **options)
     gan.compile(d_optimizer=adam(cfg["lr_d"]), g_optimizer=adam(cfg["lr_g"]), loss=cfg["loss"],
                 label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], cutout=cfg["cutout"],
-                r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=xla)
+                r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=distribute.jit(xla))
     return gan
 
 

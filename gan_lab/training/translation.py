@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gan_lab import modelfolder, paths
+from gan_lab import distribute, modelfolder, paths
 from gan_lab.data import domains
 from gan_lab.errors import GanLabError
 from gan_lab.models import cyclegan as nets
@@ -135,8 +135,14 @@ def domain_images(cfg: Config) -> tuple:
     return a.images, b.images, {"procedural": attribute, "description": domains.toggle(attribute).description}
 
 
-def build(cfg: Config, steps_per_epoch: int) -> CycleGAN:
-    """The compiled CycleGAN of `cfg`: Adam with the rate held for hold_epochs, then linear to zero."""
+def build(cfg: Config, steps_per_epoch: int, strategy=None) -> CycleGAN:
+    """The compiled CycleGAN of `cfg`: Adam with the rate held for hold_epochs, then linear to zero.
+    `strategy` (a tf.distribute strategy or its name): build and compile it under that strategy."""
+    with distribute.scope(strategy):
+        return _build(cfg, steps_per_epoch)
+
+
+def _build(cfg: Config, steps_per_epoch: int) -> CycleGAN:
     keras.utils.set_random_seed(cfg.seed)
     make_g = lambda name: nets.generator(cfg.image_size, cfg.width, cfg.blocks, cfg.upsample, cfg.skip, name)  # noqa: E731
     make_d = lambda name: nets.discriminator(cfg.image_size, cfg.d_width, cfg.d_layers, name)  # noqa: E731
@@ -145,7 +151,7 @@ def build(cfg: Config, steps_per_epoch: int) -> CycleGAN:
     schedule = lambda: HoldThenDecay(cfg.lr, cfg.hold_epochs * steps_per_epoch,  # noqa: E731
                                      cfg.decay_epochs * steps_per_epoch)
     trainer.compile(keras.optimizers.Adam(schedule(), beta_1=cfg.beta_1),
-                    keras.optimizers.Adam(schedule(), beta_1=cfg.beta_1), jit_compile=cfg.xla)
+                    keras.optimizers.Adam(schedule(), beta_1=cfg.beta_1), jit_compile=distribute.jit(cfg.xla))
     return trainer
 
 
@@ -158,15 +164,19 @@ def sample_panel(a, b, k=8, seed=0) -> np.ndarray:
     return np.concatenate([a[:k], b[:k]]).astype(np.float32) / 127.5 - 1.0
 
 
-def train(cfg: Config, out, resume=False):
+def train(cfg: Config, out, resume=False, strategy=None):
     """Train the CycleGAN of `cfg` in run folder `out`; writes a2b.keras, b2a.keras and model.json
-    there. Returns (RunResult, trainer)."""
+    there. Returns (RunResult, trainer). `strategy`: a tf.distribute strategy or its name ("mirrored";
+    see `gan_lab.distribute`) to train on several devices, cfg.batch_size being the global batch (the
+    default batch 1 cannot be split: give a multiple of the devices); None: one device, as before."""
     cfg.check()
+    if strategy is not None:
+        distribute.check_batch(cfg.batch_size, strategy)
     seed_everything(cfg.seed)
     a, b, source = domain_images(cfg)
     data = domains.unpaired(a, b, cfg.batch_size, cfg.seed, cfg.load_size, cfg.flip, cfg.image_size)
     steps = max(len(a), len(b)) // cfg.batch_size
-    trainer = build(cfg, steps)
+    trainer = build(cfg, steps, strategy)
     config = dict(zip(RUN_KEYS, ("faces-cyclegan", "cyclegan"))) | dataclasses.asdict(cfg)
     result = fit(trainer, data, out, config, cfg.epochs, images_per_epoch=steps * cfg.batch_size,
                  sample_latents=sample_panel(a, b, seed=cfg.seed), grid_every=cfg.grid_every,
@@ -177,5 +187,6 @@ def train(cfg: Config, out, resume=False):
                            image_shape=[cfg.image_size, cfg.image_size, 3], value_range=[-1.0, 1.0],
                            epochs=result.epochs_done, train_seconds=round(result.train_seconds, 1),
                            train_pairs_per_second=round(result.images_per_second, 1),
-                           train_pairs=[len(a), len(b)], config=dataclasses.asdict(cfg), **result.info)
+                           train_pairs=[len(a), len(b)], config=dataclasses.asdict(cfg), **result.info,
+                           **(distribute.describe(strategy) if strategy is not None else {}))
     return result, trainer

@@ -1,10 +1,11 @@
 """The VAE as one keras.Model: encoder and decoder trained together in `train_step` on
-reconstruction + beta * KL, so `fit`, the callbacks and the run folder work as for the GAN."""
+reconstruction + beta * KL, so `fit`, the callbacks and the run folder work as for the GAN. Under a
+`tf.distribute` strategy each replica scales its loss to the global batch (`gan_lab.distribute`)."""
 
 import keras
 import tensorflow as tf
 
-from gan_lab import flops
+from gan_lab import distribute, flops
 
 LOG_VAR_LIMIT = 10.0  # clip log-variances: exp(+-10) keeps early steps finite
 
@@ -19,7 +20,7 @@ def reconstruction_error(images, reconstructions):
     return tf.reduce_sum(tf.square(images - reconstructions), axis=[1, 2, 3])
 
 
-class VAE(keras.Model):
+class VAE(distribute.Prebuilt, keras.Model):
     """Variational autoencoder: `encoder` (image -> mean, log-variance), `decoder` (z -> image).
 
     Loss per image: sum of squared pixel errors + beta * KL. beta trades sharp reconstructions
@@ -34,6 +35,12 @@ class VAE(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.recon_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
+        distribute.synchronise(encoder, decoder)
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        if tf.distribute.has_strategy():  # optimizer slots made now, in the scope, not inside the first step
+            self.build_optimizers()
 
     @property
     def sampler(self):
@@ -67,7 +74,8 @@ class VAE(keras.Model):
 
     def _loss_terms(self, images, training):
         z_mean, z_log_var = self.encode(images, training)
-        eps = keras.random.normal(tf.shape(z_mean), seed=self.seed_generator)
+        eps = distribute.replica_rows(lambda m: keras.random.normal((m, self.latent_dim), seed=self.seed_generator),
+                                      tf.shape(z_mean)[0])
         z = z_mean + tf.exp(0.5 * z_log_var) * eps  # the reparameterisation trick
         recon = tf.reduce_mean(reconstruction_error(images, self.decoder(z, training=training)))
         kl = tf.reduce_mean(kl_divergence(z_mean, z_log_var))
@@ -84,7 +92,8 @@ class VAE(keras.Model):
         weights = self.encoder.trainable_weights + self.decoder.trainable_weights
         with tf.GradientTape() as tape:
             loss, recon, kl = self._loss_terms(images, training=True)
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            scaled = distribute.scale_loss(loss)  # a replica's share of the global batch's loss
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         return self._log(loss, recon, kl)
 
     def test_step(self, images):
