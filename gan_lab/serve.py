@@ -8,7 +8,7 @@
 Routes (`gan-lab serve MODEL_DIR ...` starts the same service from a shell):
 
     GET  /health                         {"status": "ok", "models": {name: kind}}
-    GET  /models/NAME/                   what the model takes, and the batch sizes its replicas ran
+    GET  /models/NAME/                   what the model takes; a replica's batch sizes and totals
     POST /models/NAME/generate           JSON: seed, n, latent, labels, truncation, recipe, format -> PNG or
                                          {"images": [base64 PNG, ...], ...}
     POST /models/NAME/translate?to=b     an image file's bytes -> PNG (a CycleGAN folder)
@@ -23,6 +23,7 @@ a 4xx and a message; the service stays up.
 
 import asyncio
 import base64
+import collections
 import io
 import json
 import os
@@ -110,7 +111,8 @@ class Generation:
         self.directions = latent.Directions.load(found) if found.exists() else None
         self.render.set_max_batch_size(limits.max_batch)
         self.render.set_batch_wait_timeout_s(limits.wait_ms / 1000)
-        self.batches = []  # images per inference, as run
+        self.batches = collections.deque(maxlen=1000)  # images per inference, the latest ones
+        self.totals = {"inferences": 0, "images": 0}  # since the replica started
 
     def describe(self) -> dict:
         conditional = bool(getattr(self.model, "conditional", False))
@@ -118,7 +120,7 @@ class Generation:
                 "image_shape": list(self.model.image_shape), "conditional": conditional,
                 "num_classes": self.model.num_classes if conditional else None,
                 "directions": list(self.directions.names) if self.directions else [],
-                "limits": vars(self.limits), "batches": self.batches[-1000:]}
+                "limits": vars(self.limits), "batches": list(self.batches), **self.totals}
 
     def request(self, body) -> tuple:
         """(latents in the space the model renders, labels or None, format) of a generate request."""
@@ -208,6 +210,8 @@ class Generation:
 
         pngs = await asyncio.to_thread(run)
         self.batches.append(len(x))
+        self.totals["inferences"] += 1
+        self.totals["images"] += len(x)
         ends = np.cumsum([len(i[0]) for i in items])
         return [pngs[end - len(i[0]):end] for i, end in zip(items, ends)]
 
