@@ -22,10 +22,7 @@ from gan_lab.errors import GanLabError
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img)
+    return images.read_png(io.BytesIO(data))
 
 
 class Client:

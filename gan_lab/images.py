@@ -112,7 +112,7 @@ def png_bytes(image, zoom=1) -> bytes:
 
 
 def read_png(path) -> np.ndarray:
-    """An image file -> uint8 array (H, W, C), or (H, W) for a grey one."""
+    """An image file (a path or a file object) -> uint8 array (H, W, C), or (H, W) for a grey one."""
     from PIL import Image
 
     with Image.open(path) as img:
