@@ -207,7 +207,7 @@ def parser():
     sv.add_argument("--port", type=positive_int, default=8000)
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     sv.add_argument("--max-images", type=positive_int, default=64, help="images one request may ask for (64)")
-    sv.add_argument("--max-batch", type=positive_int, default=64, help="images one inference may batch (64)")
+    sv.add_argument("--max-batch", type=positive_int, default=256, help="images one inference may batch (256)")
     sv.add_argument("--wait-ms", type=float, default=5.0, help="how long a replica waits to fill a batch (5 ms)")
     sv.add_argument("--address", help="a Ray cluster to join (default: a local one; or RAY_ADDRESS)")
     sv.set_defaults(command="serve")

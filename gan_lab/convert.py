@@ -33,7 +33,7 @@ from gan_lab.runtime import runner as runtime_runner
 # measurement (notebook 02): FP32 lands near 1e-6, FP16 weights near 1e-3.
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
 DEFAULT_OPSET = 17
-STEMS = ("generator", "mapping", "synthesis", "a2b", "b2a", "sr")
+STEMS = ("generator", "mapping", "synthesis", "a2b", "b2a", "sr", "classifier")
 
 
 def input_kind(shape, dtype) -> str:

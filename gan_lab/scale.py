@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.std import tqdm
 
-from gan_lab import cluster, identity_grid, images, latent, modelfolder, paths, recipe
+# Nothing here imports TensorFlow: each Ray Data actor imports this module, and a process that only renders
+# (OpenVINO) and measures faces (the classifier's IR) starts in about a second.
+from gan_lab import cluster, images, latent, modelfolder, paths, pose_plan, recipe
 from gan_lab.errors import GanLabError
-from gan_lab.metrics import face_attributes
+from gan_lab.runtime import classifier as face_classifier
 from gan_lab.runtime.style import editable, space_of
 
 VERSION = 1
@@ -34,7 +36,7 @@ VERSION = 1
 @dataclass(frozen=True)
 class Job:
     """What to render: `n` faces (kind "faces") or `n` people each under the pose/expression grid
-    (kind "people", `gan_lab.identity_grid.plan`), from seeds seed..seed+n-1 of a model folder."""
+    (kind "people", `gan_lab.pose_plan.plan`), from seeds seed..seed+n-1 of a model folder."""
 
     model: str
     n: int
@@ -79,7 +81,7 @@ def prepare(job: Job, out) -> Path:
         if not directions.exists():
             raise GanLabError(f"{job.model} has no directions.json; the pose grid needs its yaw and pitch directions "
                               "(notebook 08 finds them).")
-        identity_grid.plan(latent.Directions.load(directions), job.yaw, job.step, job.pitch, job.expressions)
+        pose_plan.plan(latent.Directions.load(directions), job.yaw, job.step, job.pitch, job.expressions)
     out = paths.writable_dir(out, "output folder")
     recorded = out / "job.json"
     if recorded.exists():
@@ -104,26 +106,20 @@ def done(out, job) -> set:
 
 
 class ShardWriter:
-    """Renders shards of a job into its folder: the model (OpenVINO) and the classifier open once, in the
-    constructor, so that as a Ray Data actor each process loads them once. Called with a batch
+    """Renders shards of a job into its folder: the model and the face classifier (both OpenVINO) open once,
+    in the constructor, so that as a Ray Data actor each process loads them once. Called with a batch
     {"shard": [indices]}, it returns {"shard", "images"} of the shards it wrote."""
 
     def __init__(self, job: dict, model: str, out: str, threads=None):
         self.job, self.out = Job(**{**job, "model": model}), Path(out)
-        if threads:
-            os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
         config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else None
         self.generator = editable(model, "openvino", config=config)  # W for a style-based model
-        self.classifier, self.names = self.open_classifier() if self.job.measure else (None, [])
+        self.classifier = face_classifier.FaceClassifier(classifier_folder(), config) if self.job.measure else None
         self.plan, self.directions = self.open_plan() if self.job.kind == "people" else ([None], None)
-
-    def open_classifier(self):
-        folder = modelfolder.classifier_dir(face_attributes.CLASSIFIER_NAME)
-        return face_attributes.load_classifier(folder), modelfolder.read_info(folder)["attribute_names"]
 
     def open_plan(self):
         directions = latent.Directions.load(Path(self.job.model) / "directions.json")
-        rows = identity_grid.plan(directions, self.job.yaw, self.job.step, self.job.pitch, self.job.expressions)
+        rows = pose_plan.plan(directions, self.job.yaw, self.job.step, self.job.pitch, self.job.expressions)
         return rows, directions
 
     def __call__(self, batch: dict) -> dict:
@@ -155,17 +151,23 @@ class ShardWriter:
         for s in seeds:
             person = recipe.Recipe(model=common["model"], latent_dim=self.generator.latent_dim, seed=s,
                                    truncation=self.job.truncation, space=space_of(self.generator))
-            z.append(identity_grid.latents(person, self.directions, self.plan, sample=self.generator.sample_latents))
+            z.append(pose_plan.latents(person, self.directions, self.plan, sample=self.generator.sample_latents))
             rows += [{"file": f"images/{s:08d}/{k:03d}_yaw{r['yaw']:+.0f}_pitch{r['pitch']:+.0f}_{r['expression']}.png",
                       "seed": s, **{key: r[key] for key in ("yaw", "pitch", "expression", "reachable")}, **common}
                      for k, r in enumerate(self.plan)]
         return rows, np.concatenate(z)
 
     def measure(self, pictures, rows):
-        scores = face_attributes.score(pictures, self.classifier)
+        scores = self.classifier.score(pictures)
         for k, row in enumerate(rows):
             row["measured_yaw"], row["measured_pitch"] = round(float(scores["yaw"][k]), 2), round(float(scores["pitch"][k]), 2)
-            row.update({name: round(float(p), 3) for name, p in zip(self.names, scores["attributes"][k])})
+            row.update({name: round(float(p), 3) for name, p in zip(self.classifier.names, scores["attributes"][k])})
+
+
+def classifier_folder() -> Path:
+    return modelfolder.classifier_dir(face_classifier.NAME)
+
+
 
 
 def write_csv(path, rows) -> Path:
@@ -194,6 +196,8 @@ def run(job: Job, out, engine="ray", actors=None, progress=True, address=None) -
     over a pool of `actors` ShardWriter actors (default: one per core, each with one OpenVINO thread);
     "local": the same ShardWriter in this process, with every core. Returns what was done and how long."""
     out = prepare(job, out)
+    if job.measure:  # the actors' judge, checked here rather than in every actor
+        face_classifier.check_ir(classifier_folder())
     todo = [i for i, _, _ in job.shards() if i not in done(out, job)]
     start, images_written = time.perf_counter(), 0
     bar = tqdm(total=len(job.shards()), initial=len(job.shards()) - len(todo), desc=f"{job.kind} shards",

@@ -9,8 +9,8 @@ Routes (`gan-lab serve MODEL_DIR ...` starts the same service from a shell):
 
     GET  /health                         {"status": "ok", "models": {name: kind}}
     GET  /models/NAME/                   what the model takes; a replica's batch sizes and totals
-    POST /models/NAME/generate           JSON: seed, n, latent, labels, truncation, recipe, format -> PNG or
-                                         {"images": [base64 PNG, ...], ...}
+    POST /models/NAME/generate           JSON: seed, n, latent, labels, truncation, recipe, format -> PNG,
+                                         {"images": [base64 PNG, ...], ...} or .npy (uint8 (n, H, W, C))
     POST /models/NAME/translate?to=b     an image file's bytes -> PNG (a CycleGAN folder)
 
 Each model folder is its own Serve application under /models/NAME (one deployment, so a request goes
@@ -43,6 +43,8 @@ from gan_lab.runtime import load_translator
 from gan_lab.runtime.style import editable, space_of
 
 FIELDS = ("seed", "n", "latent", "labels", "truncation", "recipe", "format")
+FORMATS = ("png", "json", "npy")
+NPY = "application/x-npy"
 APP = "gan_lab"
 
 
@@ -51,7 +53,7 @@ class Limits:
     """What one request may ask and how replicas batch."""
 
     max_images: int = 64  # images in one request
-    max_batch: int = 64  # images in one inference (requests are batched up to it)
+    max_batch: int = 256  # images in one inference (requests are batched up to it)
     wait_ms: float = 5.0  # how long a replica waits for more requests to fill a batch
     max_upload_mb: float = 8.0  # an image sent to translate
 
@@ -141,8 +143,9 @@ class Generation:
                 x = self.model.sample_latents(n, whole(body.get("seed", 0), "seed", 0, 2**63 - 1))
             x = latent.truncate(x, self.truncation(body.get("truncation", 1.0)))
         fmt = body.get("format", "png" if n == 1 else "json")
-        if fmt not in ("png", "json") or (fmt == "png" and n > 1):
-            raise RequestError(f"'format' is 'json', or 'png' for a request of one image; got {fmt!r} for {n}.")
+        if fmt not in FORMATS or (fmt == "png" and n > 1):
+            raise RequestError(f"'format' is 'json' (base64 PNGs), 'npy' (one uint8 array), or 'png' for a request "
+                               f"of one image; got {fmt!r} for {n}.")
         return x, self.labels(body.get("labels"), n), fmt
 
     def truncation(self, psi) -> float:
@@ -188,32 +191,35 @@ class Generation:
         return self.model.check_labels(labels, n) if hasattr(self.model, "check_labels") else None
 
     async def generate(self, body) -> dict:
-        """{"status": 200, "pngs", "format", "shape"} or {"status": 4xx, "error"}; never raises for a bad request."""
+        """{"status": 200, "format", "shape", "pngs" or "array"} or {"status": 4xx, "error"}; never raises for a
+        bad request."""
         try:
             x, labels, fmt = self.request(body)
         except RequestError as err:
             return refusal(err)
         except GanLabError as err:
             return refusal(RequestError(str(err)))
-        pngs = await self.render((x, labels))
-        return {"status": 200, "format": fmt, "shape": [len(pngs), *self.model.image_shape], "pngs": pngs}
+        out = await self.render((x, labels, fmt))
+        return {"status": 200, "format": fmt, "shape": [len(x), *self.model.image_shape],
+                "array" if fmt == "npy" else "pngs": out}
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=lambda items: sum(len(i[0]) for i in items))
+    @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.005, batch_size_fn=lambda items: sum(len(i[0]) for i in items))
     async def render(self, items) -> list:
-        """Requests that arrived together -> one OpenVINO inference -> each request's PNGs."""
+        """Requests that arrived together -> one OpenVINO inference -> each request's PNGs (or array, for npy)."""
         x = np.concatenate([i[0] for i in items])
         labels = np.concatenate([i[1] for i in items]) if items[0][1] is not None else None
 
         def run():  # in a thread: the event loop keeps taking requests (the next batch) meanwhile
             pictures = self.model.generate(x, labels) if labels is not None else self.model.generate(x)
-            return [images.png_bytes(p) for p in pictures]
+            ends = np.cumsum([len(i[0]) for i in items])
+            parts = [pictures[end - len(i[0]):end] for i, end in zip(items, ends)]
+            return [part if i[2] == "npy" else [images.png_bytes(p) for p in part] for i, part in zip(items, parts)]
 
-        pngs = await asyncio.to_thread(run)
+        out = await asyncio.to_thread(run)
         self.batches.append(len(x))
         self.totals["inferences"] += 1
         self.totals["images"] += len(x)
-        ends = np.cumsum([len(i[0]) for i in items])
-        return [pngs[end - len(i[0]):end] for i, end in zip(items, ends)]
+        return out
 
 
 class Translation:
@@ -243,6 +249,13 @@ class Translation:
         return {"status": 200, "format": "png", "shape": list(out.shape), "pngs": [images.png_bytes(out[0])]}
 
 
+def npy_bytes(array) -> bytes:
+    """A uint8 array as .npy bytes (no pickle in the format; read back with allow_pickle=False)."""
+    out = io.BytesIO()
+    np.save(out, np.ascontiguousarray(array), allow_pickle=False)
+    return out.getvalue()
+
+
 async def read_json(request) -> dict:
     try:
         body = json.loads(await request.body())
@@ -262,6 +275,8 @@ def respond(result: dict):
         return JSONResponse({"error": result["error"]}, status_code=result["status"])
     if result["format"] == "png":
         return Response(result["pngs"][0], media_type="image/png")
+    if result["format"] == "npy":
+        return Response(npy_bytes(result["array"]), media_type=NPY)
     return {"shape": result["shape"], "images": [base64.b64encode(p).decode("ascii") for p in result["pngs"]]}
 
 

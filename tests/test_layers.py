@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gan_lab"
 # -> metrics / editing / bench -> widgets / grid / cli. Layer 0 is the foundation everything may use.
 LAYERS = [
     {"errors", "paths", "images", "modelfolder", "backends", "quiet", "repro", "flops", "cluster", "distribute"},
-    {"data", "models", "latent", "recipe"},
+    {"data", "models", "latent", "recipe", "pose_plan"},
     {"training", "convert", "runtime", "client"},
     {"metrics", "editing", "bench", "plots", "style_space", "translator"},
     {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__", "release", "bench_panel",
@@ -109,7 +109,8 @@ def test_the_checker_sees_an_upward_import(tmp_path):
 
 @pytest.mark.subprocess
 @pytest.mark.parametrize("code", ["import gan_lab, gan_lab.latent, gan_lab.recipe", "import gan_lab.cli",
-                                  "import gan_lab.runtime, gan_lab.runtime.style, gan_lab.modelfolder, gan_lab.backends"])
+                                  "import gan_lab.runtime, gan_lab.runtime.style, gan_lab.modelfolder, gan_lab.backends",
+                                  "import gan_lab.scale, gan_lab.pose_plan, gan_lab.runtime.classifier"])
 def test_light_entry_points_load_no_tensorflow(code):
     check = f"{code}; import sys; heavy = sorted({{'tensorflow', 'keras', 'openvino', 'onnxruntime'}} & set(sys.modules)); " \
             "print(heavy); assert not heavy"

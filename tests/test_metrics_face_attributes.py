@@ -73,6 +73,33 @@ def test_pose_from_landmarks_when_there_are_no_labels():
         face_metrics.head_pose(Data)
 
 
+@pytest.mark.slow
+def test_the_classifier_ir_scores_as_keras_and_one_left_by_another_classifier_is_refused(trained, face_splits, tmp_path):
+    """save_classifier writes the IR (what gan_lab.scale's actors score with, without TensorFlow); it scores
+    as Keras does; after the classifier.keras changes, the old IR is refused with the fix, then rewritten."""
+    import shutil
+
+    import keras
+
+    from gan_lab import modelfolder
+    from gan_lab.runtime.classifier import FaceClassifier
+
+    model, _, saved = trained
+    faces = face_splits[1].images[:16]
+    folder = shutil.copytree(saved, tmp_path / "clf")
+    ir, keras_scores = FaceClassifier(folder).score(faces), face_metrics.score(faces, model)
+    assert ir.keys() == keras_scores.keys()
+    for key in ir:
+        np.testing.assert_allclose(ir[key], keras_scores[key], rtol=1e-4, atol=1e-3, err_msg=key)
+    other = keras.models.clone_model(model)  # freshly initialised weights: another classifier
+    modelfolder.save_keras(other, folder / "classifier.keras")
+    with pytest.raises(GanLabError, match="classifier_ir"):
+        FaceClassifier(folder)
+    assert face_metrics.classifier_ir(folder) == folder / "classifier.xml"
+    np.testing.assert_allclose(FaceClassifier(folder).score(faces)["attributes"],
+                               face_metrics.score(faces, other)["attributes"], atol=1e-4)
+
+
 def test_missing_classifier_names_the_path_and_the_fix(tmp_path):
     with pytest.raises(GanLabError, match="No face classifier at .*train_face_classifier"):
         face_metrics.load_classifier(tmp_path)

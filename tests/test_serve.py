@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gan_lab import cluster, images, latent, recipe
-from gan_lab.client import Client, decode_png, load_test
+from gan_lab.client import Client, decode_npy, decode_png, load_test
 from gan_lab.errors import GanLabError
 from gan_lab.paths import shipped
 from gan_lab.runtime import load_generator, load_translator
@@ -54,6 +54,20 @@ def test_a_seed_gives_the_faces_openvino_gives_in_process(client):
     assert np.abs(faces.astype(int) - expected).max() <= 2  # OpenVINO threads differ: rounding only
 
 
+def test_json_and_npy_answers_hold_the_same_pixels(client):
+    """npy (one raw uint8 array, read without unpickling) and json (base64 PNGs) carry the same faces;
+    requests of both formats batched together each get their own."""
+    as_npy = client.generate("faces-stylegan", seed=8, n=3, format="npy")
+    as_json = client.generate("faces-stylegan", seed=8, n=3, format="json")
+    assert as_npy.dtype == np.uint8 and as_npy.shape == (3, 64, 64, 3) and np.array_equal(as_npy, as_json)
+    status, data = post(client, "/models/faces-stylegan/generate", b'{"seed": 8, "n": 3, "format": "npy"}')
+    assert status == 200 and data[:6] == b"\x93NUMPY" and np.array_equal(decode_npy(data), as_npy)
+    status, message = post(client, "/models/faces-stylegan/generate", b'{"n": 2, "format": "pickle"}')
+    assert status == 422 and "'npy'" in message
+    with pytest.raises(GanLabError, match="'npy' or 'json'"):
+        client.generate("faces-stylegan", format="pickle")
+
+
 def test_one_image_comes_back_as_png(client):
     status, data = post(client, "/models/faces-stylegan/generate", b'{"seed": 2}')
     assert status == 200 and data[:8] == b"\x89PNG\r\n\x1a\n" and decode_png(data).shape == (64, 64, 3)
@@ -63,7 +77,8 @@ def test_explicit_latents_and_labels_of_the_conditional_model(client):
     z = latent.sample(4, 100, seed=3)
     digits = client.generate("mnist-conditional", latent=z, labels=[7, 7, 1, 0])
     expected = load_generator(shipped("mnist-conditional") / "generator.xml").generate(z, np.array([7, 7, 1, 0]))
-    assert digits.shape == (4, 28, 28) and np.abs(digits.astype(int) - expected[..., 0]).max() <= 2
+    assert digits.shape == (4, 28, 28, 1) and np.abs(digits.astype(int) - expected).max() <= 2
+    assert np.array_equal(client.generate("mnist-conditional", latent=z, labels=[7, 7, 1, 0], format="json"), digits)
 
 
 def test_a_recipe_from_the_explorer_renders_that_face(client):

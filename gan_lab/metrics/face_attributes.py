@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gan_lab import modelfolder, paths
+from gan_lab import convert, modelfolder, paths
 from gan_lab.errors import GanLabError
 from gan_lab.images import to_float
 from gan_lab.data import face_sets
@@ -23,9 +23,8 @@ from gan_lab.modelfolder import classifier_dir
 from gan_lab.models.classifiers import face_attribute_cnn
 from gan_lab.repro import seed_everything
 from gan_lab.runtime import load_generator
-
-CLASSIFIER_NAME = "face-classifier"
-POSE_SCALE = 30.0  # degrees per unit of the pose head: keeps its targets near [-2, 2]
+from gan_lab.runtime.classifier import NAME as CLASSIFIER_NAME
+from gan_lab.runtime.classifier import POSE_SCALE, STEM, ir_is_current, source_digest
 
 
 def as_labels(attributes) -> np.ndarray:
@@ -86,10 +85,30 @@ def evaluate(model, data) -> dict:
             "pitch_median_error": round(float(np.median(np.abs(scores["pitch"] - pose[:, 1]))), 2)}
 
 
+def three_outputs(classifier) -> keras.Model:
+    """The classifier with its attributes, pose and features as three outputs (in that order)."""
+    return keras.Model(classifier.input, [classifier.output["attributes"], classifier.output["pose"],
+                                          classifier.get_layer("features").output])
+
+
+def classifier_ir(folder=None) -> Path:
+    """The classifier's OpenVINO IR (classifier.xml, FP32, for `runtime.classifier.FaceClassifier`)
+    beside its classifier.keras: converted by the lab's pipeline and checked against Keras when it is
+    missing or was made from another classifier.keras."""
+    folder = Path(folder or classifier_dir(CLASSIFIER_NAME))
+    if not ir_is_current(folder):
+        report = convert.convert(three_outputs(load_classifier(folder)), folder, stem=STEM, fp32=True, verbose=False)
+        (folder / f"{STEM}.onnx").unlink()  # the IR is what runs; the ONNX step is checked and dropped
+        report["sizes_bytes"].pop(f"{STEM}.onnx")
+        report |= {"source_model": "classifier.keras (outputs: attributes, pose, features)",
+                   "source_sha256": source_digest(folder)}
+        modelfolder.ModelFolder(folder).record_conversion(STEM, report)
+    return folder / f"{STEM}.xml"
+
+
 def score(images, classifier, batch_size=256) -> dict:
     """{"attributes" (n, 40) probabilities, "yaw", "pitch" (degrees), "features" (n, 256)}."""
-    both = keras.Model(classifier.input, [classifier.output["attributes"], classifier.output["pose"],
-                                          classifier.get_layer("features").output])
+    both = three_outputs(classifier)
     images = np.asarray(images)
     parts = [both(to_float(images[i:i + batch_size]), training=False) for i in range(0, len(images), batch_size)]
     attrs, pose, feats = (np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in range(3))
@@ -163,11 +182,12 @@ def check_targets(figures, max_gap=0.10, max_ratio=3.0) -> str:
 
 
 def save_classifier(model, report, folder) -> Path:
-    """Write classifier.keras and model.json (its held-out figures) into `folder`."""
+    """Write classifier.keras, model.json (its held-out figures) and the classifier's IR into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     modelfolder.save_keras(model, folder / "classifier.keras")
     modelfolder.write_info(folder, **report)  # atomic, like the .keras beside it
+    classifier_ir(folder)
     return folder
 
 
