@@ -42,7 +42,8 @@ def init(num_cpus=None, address=None):
         os.environ.setdefault(key, value)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    module.data.DataContext.get_current().enable_progress_bars = False  # gan_lab shows its own bar
+    module.data.DataContext.get_current().enable_progress_bars = False  # gan_lab shows its own bar,
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # so Ray's note that it shows none is noise
     if address:
         module.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         return module
