@@ -24,7 +24,7 @@ from gan_lab.models.classifiers import face_attribute_cnn
 from gan_lab.repro import seed_everything
 from gan_lab.runtime import load_generator
 from gan_lab.runtime.classifier import NAME as CLASSIFIER_NAME
-from gan_lab.runtime.classifier import POSE_SCALE, STEM, ir_is_current, source_digest
+from gan_lab.runtime.classifier import POSE_SCALE, STEM, as_scores, ir_is_current, source_digest
 
 
 def as_labels(attributes) -> np.ndarray:
@@ -111,8 +111,7 @@ def score(images, classifier, batch_size=256) -> dict:
     both = three_outputs(classifier)
     images = np.asarray(images)
     parts = [both(to_float(images[i:i + batch_size]), training=False) for i in range(0, len(images), batch_size)]
-    attrs, pose, feats = (np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in range(3))
-    return {"attributes": attrs, "yaw": pose[:, 0] * POSE_SCALE, "pitch": pose[:, 1] * POSE_SCALE, "features": feats}
+    return as_scores(*(np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in range(3)))
 
 
 def attribute_rates(probabilities, names) -> dict:

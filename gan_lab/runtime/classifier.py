@@ -58,6 +58,10 @@ class FaceClassifier:
         """{"attributes" (n, 40) probabilities, "yaw", "pitch" (degrees), "features" (n, 256)}."""
         images = to_float(np.asarray(images))
         parts = [self.runner.run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
-        attrs, pose, feats = (np.concatenate([p[k] for p in parts]) for k in range(3))
-        return {"attributes": attrs, "yaw": pose[:, 0] * POSE_SCALE, "pitch": pose[:, 1] * POSE_SCALE,
-                "features": feats}
+        return as_scores(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
+
+
+def as_scores(attributes, pose, features) -> dict:
+    """The classifier's three outputs as the lab reads them (the pose head's units -> degrees)."""
+    return {"attributes": attributes, "yaw": pose[:, 0] * POSE_SCALE, "pitch": pose[:, 1] * POSE_SCALE,
+            "features": features}
