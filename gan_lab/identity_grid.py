@@ -91,7 +91,7 @@ def _write_csv(path, rows, face, folder, backend, upscale, size) -> Path:
     common = {"model": folder.name, "seed": face.seed, "truncation": face.truncation, "backend": backend,
               "upscale": upscale or "none", "size": size}
     fields = ["file", *[k for k in rows[0] if k != "file"], *common]
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = paths.temp_beside(path)
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

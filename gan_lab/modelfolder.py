@@ -36,7 +36,7 @@ def write_info(folder, **info) -> Path:
     """Merge `info` into folder/model.json (written atomically)."""
     path = Path(folder) / "model.json"
     merged = read_info(folder) | info
-    tmp = path.with_name(".model.json.tmp")
+    tmp = paths.temp_beside(path)
     tmp.write_text(json.dumps(merged, indent=2) + "\n")
     os.replace(tmp, path)
     return path
@@ -46,7 +46,7 @@ def save_keras(model, path) -> Path:
     """Save a Keras model atomically: a crash mid-write leaves any previous file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    tmp = paths.temp_beside(path, ".keras")
     model.save(tmp)
     os.replace(tmp, path)
     return path
@@ -62,7 +62,7 @@ def ship(run_folder, to, names=SHIPPED) -> list:
     copied = []
     for name in sorted(names, key=lambda n: n == "model.json"):
         if (run_folder / name).exists():
-            tmp = to / f".{name}.tmp"
+            tmp = paths.temp_beside(to / name)
             shutil.copyfile(run_folder / name, tmp)
             os.replace(tmp, to / name)
             copied.append(name)

@@ -5,8 +5,11 @@ is unset, in the `models/` folder of the source checkout this package runs from;
 installed elsewhere therefore works as soon as `GAN_LAB_MODELS` names a models folder.
 """
 
+import contextlib
 import os
 from pathlib import Path
+
+from filelock import FileLock
 
 from gan_lab.errors import GanLabError
 
@@ -57,6 +60,21 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("GAN_LAB_CACHE", Path.home() / ".cache" / "gan_lab"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def cache_lock(name):
+    """Hold the cache entry `name` while it is checked and built, so that two processes asking for it
+    at once (two test workers, a notebook beside a command) build it once; the other waits, then reads."""
+    with FileLock(str(cache_dir() / f".{name}.lock")):
+        yield cache_dir() / name
+
+
+def temp_beside(path, suffix="") -> Path:
+    """A temporary name next to `path` for an atomic write (then `os.replace`): hidden and unique
+    to this process, so two processes writing the same file never write into one temporary file."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
 
 
 def writable_dir(path, what="output folder") -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import latent
+from gan_lab import latent, paths
 from gan_lab.errors import GanLabError
 
 VERSION = 1
@@ -56,7 +56,7 @@ class Recipe:
         """Write atomically (a crash mid-write leaves any previous file intact)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = paths.temp_beside(path)
         tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
         os.replace(tmp, path)
         return path

@@ -94,7 +94,7 @@ def prepare(job: Job, out) -> Path:
     if any(out.iterdir()):
         raise GanLabError(f"{paths.shown(out)} is not empty and holds no job.json: choose an empty folder, so "
                           "this run's files are not mixed with others.")
-    tmp = recorded.with_name("job.json.tmp")
+    tmp = paths.temp_beside(recorded)
     tmp.write_text(json.dumps(job.to_json(), indent=2) + "\n")
     os.replace(tmp, recorded)
     return out
@@ -173,7 +173,7 @@ def classifier_folder() -> Path:
 def write_csv(path, rows) -> Path:
     """Rows -> CSV, atomically (a crash mid-write leaves no CSV, so the shard counts as not done)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = paths.temp_beside(path)
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

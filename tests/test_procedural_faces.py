@@ -1,4 +1,7 @@
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -298,3 +301,24 @@ def test_write_celeba_layout_is_byte_identical_for_a_seed(tmp_path):
 def test_write_celeba_layout_refuses_a_bad_split(tmp_path):
     with pytest.raises(GanLabError, match="split"):
         pf.write_celeba_layout(tmp_path, 4, split=(0.5, -0.1, 0.6), progress=False)
+
+
+ASK_FOR_A_SET = "from gan_lab.data import face_sets; print(face_sets.procedural_root(n=40, size=32, seed=5))"
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_two_processes_asking_for_one_cached_face_set_draw_it_once(tmp_path):
+    """Two processes (two test workers, a notebook beside a command) ask for the same cached set at once:
+    one draws it while the other waits on the cache lock, then both read the same complete folder."""
+    env = os.environ | {"GAN_LAB_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", ASK_FOR_A_SET], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    roots = {out.strip().splitlines()[-1] for out, _ in outs}
+    assert roots == {str(tmp_path / "procedural-faces-32px-40-seed5")}
+    assert sum("Drawing faces" in err for _, err in outs) == 1  # drawn once, not twice into one folder
+    root = tmp_path / "procedural-faces-32px-40-seed5"
+    assert len(list((root / "img_align_celeba").glob("*.jpg"))) == 40
+    assert not [p for p in root.rglob("*") if ".tmp" in p.name]

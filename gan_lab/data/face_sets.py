@@ -13,9 +13,9 @@ PROCEDURAL = "procedural"
 
 def procedural_root(n=20_000, size=64, seed=0) -> Path:
     """The cached procedural face set for (n, size, seed), written the first time it is asked for."""
-    root = paths.cache_dir() / f"procedural-faces-{size}px-{n}-seed{seed}"
-    if not (root / "list_eval_partition.txt").exists():  # written last, so its presence means complete
-        procedural_faces.write_celeba_layout(root, n, size=size, seed=seed)
+    with paths.cache_lock(f"procedural-faces-{size}px-{n}-seed{seed}") as root:
+        if not (root / "list_eval_partition.txt").exists():  # written last, so its presence means complete
+            procedural_faces.write_celeba_layout(root, n, size=size, seed=seed)
     return root
 
 

@@ -127,7 +127,7 @@ def _cache_path(files, size, crop, tag) -> Path:
 def _save(path: Path, decoded: Decoded):
     path.parent.mkdir(parents=True, exist_ok=True)
     index, reasons = zip(*decoded.skipped) if decoded.skipped else ((), ())
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    tmp = paths.temp_beside(path, ".npz")
     np.savez(tmp, images=decoded.images, kept=decoded.kept,
              skipped_index=np.asarray(index, np.int64), skipped_reason=np.asarray(reasons, dtype=str))
     os.replace(tmp, path)  # atomic: a reader never sees half a cache file

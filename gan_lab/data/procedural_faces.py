@@ -280,7 +280,7 @@ def _partition(identity, split, seed) -> tuple:
 
 def _write_list(path, lines):
     """Write a list file whole or not at all: a crash leaves the old file or none, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = paths.temp_beside(path)
     with open(tmp, "w", encoding="ascii", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(tmp, path)

@@ -6,7 +6,6 @@ the Fréchet distance between feature statistics of two image sets (in the class
 128-d feature space).
 """
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gan_lab import paths
+from gan_lab import modelfolder, paths
 from gan_lab.data import mnist
 from gan_lab.errors import GanLabError
 from gan_lab.metrics.frechet import frechet_distance
@@ -51,21 +50,26 @@ def digit_classifier(retrain=False, verbose=1, name=CLASSIFIER_NAME):
     """Load digit judge `name` (safe_mode), training and caching it the first time."""
     if name not in JUDGES:
         raise GanLabError(f"Unknown digit classifier {name!r}; the judges are {', '.join(JUDGES)}.")
-    folder = classifier_dir(name)
-    path = folder / "classifier.keras"
+    path = classifier_dir(name) / "classifier.keras"
     if path.exists() and not retrain:
-        try:
-            return keras.saving.load_model(path, safe_mode=True)
-        except Exception as err:
-            raise GanLabError(f"The cached digit classifier {path} is unreadable ({err}); delete it to retrain.") from err
-    _, seed, epochs = JUDGES[name]
-    model, accuracy, info = train_digit_classifier(seed, epochs, verbose=verbose, name=name)
-    folder = paths.cache_dir() / name
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / "classifier.keras")
-    (folder / "model.json").write_text(json.dumps(info, indent=2) + "\n")
+        return _load_classifier(path)
+    with paths.cache_lock(name) as folder:
+        if (folder / "classifier.keras").exists() and not retrain:  # another process trained it meanwhile
+            return _load_classifier(folder / "classifier.keras")
+        _, seed, epochs = JUDGES[name]
+        model, accuracy, info = train_digit_classifier(seed, epochs, verbose=verbose, name=name)
+        folder.mkdir(parents=True, exist_ok=True)
+        modelfolder.save_keras(model, folder / "classifier.keras")
+        modelfolder.write_info(folder, **info)
     print(f"Digit classifier: {accuracy:.2%} on {info['test_images']:,} held-out digits; cached in {paths.shown(folder)}.")
     return model
+
+
+def _load_classifier(path):
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as err:
+        raise GanLabError(f"The cached digit classifier {path} is unreadable ({err}); delete it to retrain.") from err
 
 
 def classify(images, classifier, batch_size=500):

@@ -117,9 +117,9 @@ class Config:
 
 def procedural_root(attribute, people, size, seed) -> Path:
     """The cached procedural pair of domains, written the first time it is asked for."""
-    root = paths.cache_dir() / f"domains-{attribute}-{size}px-{people}-seed{seed}"
-    if not (root / "domains.json").exists():
-        domains.write_pairs(root, people, attribute, size, seed)
+    with paths.cache_lock(f"domains-{attribute}-{size}px-{people}-seed{seed}") as root:
+        if not (root / "domains.json").exists():
+            domains.write_pairs(root, people, attribute, size, seed)
     return root
 
 
