@@ -26,7 +26,7 @@ run: $(STAMP)
 
 ## Every test (with the JupyterLab widget test in headless Chromium) on two workers (a module's tests on one), then the notebooks under nbval on the quick profile (a notebook's cells on one).
 test: $(STAMP) browser
-	$(BIN)/python -m pytest tests -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=25
 	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks -n 2 --dist loadfile --durations=12
 
 ## The fast tier (< 3 min): tests not marked slow, subprocess or browser (markers in pyproject.toml); no notebooks.

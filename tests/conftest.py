@@ -6,15 +6,6 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under `pytest -n 2 --dist loadgroup` (make test), a module's tests run on one worker, so its
-    module-scoped fixtures (a trained model, a service, a subprocess of trainers) are built once, not
-    once per worker; modules that share a group mark (the Ray ones) share a worker."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 @pytest.fixture
 def mnist_npz(tmp_path):
     """A small mnist.npz in keras' real format: uint8 images, integer labels."""

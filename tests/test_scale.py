@@ -10,8 +10,6 @@ from gan_lab.cli import main
 from gan_lab.errors import GanLabError
 from gan_lab.paths import shipped
 
-pytestmark = pytest.mark.xdist_group("ray")  # with test_serve: one worker, so one local Ray runs
-
 STYLE = str(shipped("faces-stylegan"))
 
 

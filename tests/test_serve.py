@@ -14,7 +14,7 @@ from gan_lab.paths import shipped
 from gan_lab.runtime import load_generator, load_translator
 from gan_lab.runtime.style import editable
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.xdist_group("ray")]  # one Ray per run
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 MODELS = ("mnist-conditional", "faces-stylegan", "faces-cyclegan")
 
 
