@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from gan_lab.errors import GanLabError
 
@@ -103,6 +102,8 @@ def svm_directions(z, scores, extremes=0.2, threshold=0.5, C=1.0) -> np.ndarray:
     """InterFaceGAN: per attribute, a linear SVM on the `extremes` share of samples with the
     highest and the lowest scores (labels: score >= threshold); the unit normal of its
     separating hyperplane, pointing toward the attribute, is the direction. (k, latent_dim)."""
+    from sklearn.svm import LinearSVC  # here: scikit-learn takes 1.3 s to import, and renderers never fit one
+
     z, scores = _check(z, scores)
     n = max(2, int(len(z) * extremes))
     rows = []

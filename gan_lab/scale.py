@@ -28,6 +28,7 @@ from tqdm.std import tqdm
 from gan_lab import cluster, images, latent, modelfolder, paths, pose_plan, recipe
 from gan_lab.errors import GanLabError
 from gan_lab.runtime import classifier as face_classifier
+from gan_lab.runtime import cpu_share
 from gan_lab.runtime.style import editable, space_of
 
 VERSION = 1
@@ -112,7 +113,7 @@ class ShardWriter:
 
     def __init__(self, job: dict, model: str, out: str, threads=None):
         self.job, self.out = Job(**{**job, "model": model}), Path(out)
-        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else None
+        config = cpu_share(threads)
         self.generator = editable(model, "openvino", config=config)  # W for a style-based model
         self.classifier = face_classifier.FaceClassifier(classifier_folder(), config) if self.job.measure else None
         self.plan, self.directions = self.open_plan() if self.job.kind == "people" else ([None], None)

@@ -39,7 +39,7 @@ from gan_lab import cluster, images, latent, modelfolder
 from gan_lab.data.imagefiles import decode
 from gan_lab.errors import GanLabError
 from gan_lab.recipe import Recipe
-from gan_lab.runtime import load_translator
+from gan_lab.runtime import cpu_share, load_translator
 from gan_lab.runtime.style import editable, space_of
 
 FIELDS = ("seed", "n", "latent", "labels", "truncation", "recipe", "format")
@@ -105,7 +105,7 @@ class Generation:
     def __init__(self, folder, limits: Limits, threads=None):
         cluster.keep_serve_on_loopback()
         self.folder, self.limits = Path(folder), limits
-        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else None
+        config = cpu_share(threads)
         self.model = editable(self.folder, "openvino", config=config)  # W for a style-based model
         self.space, self.style = space_of(self.model), getattr(self.model, "style", None)
         self.z_dim = self.style.latent_dim if self.style else self.model.latent_dim
@@ -228,7 +228,7 @@ class Translation:
     def __init__(self, folder, limits: Limits, threads=None):
         cluster.keep_serve_on_loopback()
         self.folder, self.limits = Path(folder), limits
-        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else None
+        config = cpu_share(threads)
         self.nets = {"b": load_translator(self.folder / "a2b.xml", config=config),
                      "a": load_translator(self.folder / "b2a.xml", config=config)}
         self.size = int(self.nets["b"].image_shape[0])

@@ -11,7 +11,7 @@ from keras import layers
 import openvino as ov
 
 from gan_lab import GanLabError, convert
-from gan_lab.runtime import load, load_generator
+from gan_lab.runtime import cpu_share, load, load_generator
 
 
 def dense_sequential():
@@ -191,6 +191,9 @@ def test_openvino_default_path_static_shapes_and_chunks(mnist_backends):
     assert np.array_equal(first, small.generate_raw(z[:1]))  # results are copies, not the request's buffer
     assert small.runner.config["PERFORMANCE_HINT"] == "LATENCY"
     assert small.runner.config["INFERENCE_PRECISION_HINT"] == "f32"  # no bfloat16 on AVX-512 BF16 CPUs
-    one_thread = load_generator(ov_gen.path, config={"INFERENCE_NUM_THREADS": 1})
+    one_thread = load_generator(ov_gen.path, config=cpu_share(1))  # one of several processes
     assert one_thread.generate(z[:2]).shape == (2, 8, 8, 1)
+    compiled = one_thread.runner.compiled_model
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    assert compiled.get_property("ENABLE_CPU_PINNING") is False  # else every such process pins to core 0
 

@@ -11,7 +11,7 @@ first file of its kind.
 
 from gan_lab.runtime.adapters import Generator, Translator, Upscaler, load_generator, load_translator, load_upscaler
 from gan_lab.backends import BACKENDS, Backend
-from gan_lab.runtime.runner import Runner, Tensor, load
+from gan_lab.runtime.runner import Runner, Tensor, cpu_share, load
 
-__all__ = ["BACKENDS", "Backend", "Generator", "Runner", "Tensor", "Translator", "Upscaler", "load",
+__all__ = ["BACKENDS", "Backend", "Generator", "Runner", "Tensor", "Translator", "Upscaler", "cpu_share", "load",
            "load_generator", "load_translator", "load_upscaler"]

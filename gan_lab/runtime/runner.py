@@ -124,3 +124,10 @@ def load(path, device="CPU", **options) -> Runner:
     # Imported on demand: opening an .xml never loads TensorFlow, and `import gan_lab.runtime` stays light.
     runner_class = getattr(importlib.import_module(module), name)
     return runner_class(path, device=device, **options)
+
+
+def cpu_share(threads) -> dict | None:
+    """OpenVINO properties for one of several processes that share the CPU (Ray actors, service
+    replicas): `threads` inference threads and no pinning. Pinned, every such process puts its threads on
+    the first cores, so two one-thread processes share core 0 (measured: 3.7 s a shard each instead of 2.4)."""
+    return {"INFERENCE_NUM_THREADS": int(threads), "ENABLE_CPU_PINNING": False} if threads else None
