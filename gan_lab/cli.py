@@ -85,6 +85,8 @@ def parser():
     s.add_argument("--mixing", type=float, help="share of samples trained with two latents' styles (0.9)")
     k.add_argument("--g-widths", type=widths, help="mnist: generator layer widths, e.g. 128,64 (default the builder's)")
     k.add_argument("--d-widths", type=widths, help="mnist: discriminator layer widths, e.g. 64,128")
+    k.add_argument("--d-mbstd", action="store_true", help="mnist (mlp, dcgan): minibatch standard deviation in the "
+                                                          "discriminator, which sees a batch that lacks variety")
     y = t.add_argument_group("CycleGAN (cyclegan; also --lr, --beta1, --batch-size, --upsample, --xla)")
     y.add_argument("--config", help="a CycleGAN config JSON (a run's config.json will do); flags override it")
     y.add_argument("--a", help="folder of domain A images (with --b)")

@@ -55,9 +55,10 @@ def _train_options(args) -> dict:
     if args.model == "mnist":
         if args.data is not None or args.beta is not None or args.base is not None:
             raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
-        given |= {"g_widths": args.g_widths, "d_widths": args.d_widths}
-    elif args.g_widths or args.d_widths:
-        raise GanLabError("--g-widths and --d-widths are for mnist; the face models take --base and --d-base.")
+        given |= {"g_widths": args.g_widths, "d_widths": args.d_widths, "d_mbstd": args.d_mbstd or None}
+    elif args.g_widths or args.d_widths or args.d_mbstd:
+        raise GanLabError("--g-widths, --d-widths and --d-mbstd are for mnist; the face models take --base and "
+                          "--d-base (the style-based discriminator has minibatch std built in).")
     else:
         if args.arch is not None:
             raise GanLabError("--arch is for mnist; the face models are chosen by name (dcgan, stylegan, vae).")

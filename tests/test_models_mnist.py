@@ -35,3 +35,30 @@ def test_widths_and_latent_size_are_parameters():
 def test_unknown_architecture_lists_the_choices():
     with pytest.raises(GanLabError, match="dcgan"):
         mnist.build("resnet")
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_minibatch_std_lets_the_discriminator_see_the_batch(arch, tmp_path):
+    import keras
+
+    _, d = mnist.build(arch, mbstd=True)
+    _, plain = mnist.build(arch)
+    rng = np.random.default_rng(0)
+    first = rng.uniform(-1, 1, (1, 28, 28, 1)).astype("float32")
+    same = np.repeat(first, 4, axis=0)  # a batch without variety
+    varied = np.concatenate([first, rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")])
+    # The first image's logit depends on its batch-mates with mbstd, not without it.
+    assert abs(float(d(same)[0, 0]) - float(d(varied)[0, 0])) > 1e-4
+    np.testing.assert_allclose(plain(same)[0], plain(varied)[0], atol=1e-6)
+    # The added feature is the spread across the group: zero for identical samples.
+    features = keras.Model(d.inputs, d.get_layer("mbstd").output)
+    assert np.allclose(np.asarray(features(same))[..., -1], 1e-4, atol=1e-4)  # sqrt(0 + 1e-8)
+    assert np.asarray(features(varied))[..., -1].min() > 0.01
+    d.save(tmp_path / "d.keras")
+    again = keras.models.load_model(tmp_path / "d.keras", safe_mode=True)
+    np.testing.assert_allclose(again(varied), d(varied), atol=1e-6)
+
+
+def test_minibatch_std_is_refused_for_the_conditional_discriminator():
+    with pytest.raises(GanLabError, match="unconditional"):
+        mnist.build("cgan", mbstd=True)

@@ -9,6 +9,7 @@ from keras import layers
 
 from gan_lab.errors import GanLabError
 from gan_lab.models import blocks
+from gan_lab.models.stylegan import MinibatchStd
 
 IMAGE_SHAPE = (28, 28, 1)
 D_NORMS = ("none", "spectral")
@@ -27,16 +28,24 @@ def mlp_generator(latent_dim=100, widths=(256, 512, 1024), image_shape=IMAGE_SHA
 
 
 def mlp_discriminator(image_shape=IMAGE_SHAPE, widths=(1024, 512, 256), dropout=0.3, name="discriminator",
-                      norm="none"):
+                      norm="none", mbstd=False):
     """The classic discriminator: 784 -> 1024 -> 512 -> 256 (LeakyReLU, dropout) -> 1 logit;
-    norm="spectral" wraps every Dense in spectral normalisation."""
+    norm="spectral" wraps every Dense in spectral normalisation; mbstd adds minibatch_std's feature."""
     image = keras.Input(image_shape, name="image")
     x = layers.Flatten()(image)
     for width in widths:
         x = normed(layers.Dense(width), norm)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.Dropout(dropout)(x)
+    if mbstd:
+        x = layers.Flatten()(minibatch_std(layers.Reshape((1, 1, widths[-1]))(x)))
     return keras.Model(image, normed(layers.Dense(1, name="logit"), norm)(x), name=name)
+
+
+def minibatch_std(x):
+    """x and one more channel: how much x varies across groups of 4 samples (StyleGAN's minibatch
+    standard deviation), so the discriminator sees a batch that lacks variety, e.g. too many ones."""
+    return MinibatchStd(name="mbstd")(x)
 
 
 def conv_generator(latent_dim=100, filters=(64, 32), kernel=4, image_shape=IMAGE_SHAPE, name="generator",
@@ -61,15 +70,16 @@ def normed(layer, norm):
 
 
 def conv_discriminator(image_shape=IMAGE_SHAPE, filters=(32, 64), kernel=4, dropout=0.3, name="discriminator",
-                       norm="none"):
-    """DCGAN discriminator: strided Conv2D x2 (LeakyReLU, dropout) -> 1 logit."""
+                       norm="none", mbstd=False):
+    """DCGAN discriminator: strided Conv2D x2 (LeakyReLU, dropout) -> 1 logit; mbstd adds
+    minibatch_std's channel to the last map."""
     image = keras.Input(image_shape, name="image")
     x = image
     for width in filters:
         x = normed(layers.Conv2D(width, kernel, strides=2, padding="same"), norm)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.Dropout(dropout)(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten()(minibatch_std(x) if mbstd else x)
     return keras.Model(image, normed(layers.Dense(1, name="logit"), norm)(x), name=name)
 
 
@@ -116,10 +126,12 @@ ARCHITECTURES = {
 CONDITIONAL = ("cgan",)
 
 
-def build(arch="dcgan", latent_dim=100, g_widths=None, d_widths=None, upsample="transpose", norm="none"):
+def build(arch="dcgan", latent_dim=100, g_widths=None, d_widths=None, upsample="transpose", norm="none",
+          mbstd=False):
     """(generator, discriminator) for one of ARCHITECTURES; widths default to the builder's.
     `upsample` applies to the convolutional generator; `norm` ("spectral" or "none"; "batch" is
-    taken as none: these discriminators have no BatchNorm) to either discriminator."""
+    taken as none: these discriminators have no BatchNorm) and `mbstd` (minibatch standard
+    deviation; unconditional ones only) to the discriminator."""
     if arch not in ARCHITECTURES:
         raise GanLabError(f"Unknown MNIST architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
     make_g, make_d = ARCHITECTURES[arch]
@@ -128,5 +140,10 @@ def build(arch="dcgan", latent_dim=100, g_widths=None, d_widths=None, upsample="
     d_kw = {} if d_widths is None else {"widths" if arch == "mlp" else "filters": tuple(d_widths)}
     if arch in ("dcgan", "cgan"):
         g_kw["upsample"] = upsample
+    if mbstd:
+        if arch in CONDITIONAL:
+            raise GanLabError("Minibatch standard deviation is an option of the unconditional discriminators "
+                              "(mlp, dcgan); the conditional one sees the class instead.")
+        d_kw["mbstd"] = True
     norm = "none" if norm == "batch" else norm
     return make_g(**g_kw), make_d(norm=norm, **d_kw)

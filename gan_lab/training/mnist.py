@@ -15,7 +15,8 @@ XLA_BY_ARCH = {"mlp": True, "dcgan": False, "cgan": False}
 NUM_CLASSES = 10
 
 DEFAULTS = GAN_OPTIONS | {"arch": "mlp", "latent_dim": 100, "batch_size": 64, "lr": 4e-4, "cutout": 0.25, "d_norm": "none",
-                          "xla": None, "g_widths": None, "d_widths": None, "grid_every": 20, "checkpoint_every": 20,
+                          "xla": None, "g_widths": None, "d_widths": None, "d_mbstd": False,
+                          "grid_every": 20, "checkpoint_every": 20,
                           "minutes": None}
 
 
@@ -41,7 +42,8 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     classes = NUM_CLASSES if cfg["arch"] in mnist_models.CONDITIONAL else None
     with distribute.scope(strategy):
         generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"],
-                                                      cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"])
+                                                      cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"],
+                                                      mbstd=cfg["d_mbstd"])
         gan = compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
     config = {"model": "mnist-conditional" if classes else "mnist", "image_shape": [28, 28, 1], "seed": seed, "data_source": digits.source,
               "train_images": len(images), "epochs": epochs} | cfg
