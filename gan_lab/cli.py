@@ -74,6 +74,10 @@ def parser():
     k.add_argument("--beta1", type=float, help="Adam beta_1 (0.5)")
     k.add_argument("--beta2", type=float, help="Adam beta_2 (0.999)")
     k.add_argument("--ema-half-life", type=positive_float, help="EMA generator half-life in images")
+    k.add_argument("--top-k", type=positive_float, help="top-k training: the share of each generated batch, the "
+                                                        "most real-looking, the generator learns from in the end")
+    k.add_argument("--top-k-half-life", type=positive_float, help="images over which top-k's share halves from 1 "
+                                                                  "(250,000)")
     k.add_argument("--lr-decay", choices=("cosine", "constant"), help="learning-rate schedule (cosine needs --epochs)")
     k.add_argument("--extra-faces", type=positive_int, help="faces: procedural faces of other people added to the "
                                                             "training split (more data, free to draw)")

@@ -271,3 +271,24 @@ def test_an_interrupt_stops_at_a_step_with_a_checkpoint_and_the_generator(tmp_pa
     ckpt = checkpoints.latest(tmp_path / "checkpoints")  # not due for 100,000 epochs: written by the interrupt
     assert ckpt is not None and (tmp_path / "generator.keras").exists()
     assert json.loads((tmp_path / "model.json").read_text())["interrupted"] is True
+
+
+def test_top_k_keeps_the_most_real_looking_share_as_it_decays():
+    gan = _tiny_gan(top_k=0.25, top_k_half_life=640)
+    logits = tf.constant([[0.1], [3.0], [-2.0], [1.0], [0.5], [2.0], [-1.0], [0.0]])
+    assert sorted(gan._best(logits, 64).numpy()) == sorted(logits.numpy().ravel())  # step 0: every image
+    gan.g_optimizer.iterations.assign(10)  # 640 images: one half-life
+    assert float(gan.kept_share(64)) == pytest.approx(0.5)
+    np.testing.assert_allclose(gan._best(logits, 64), [3.0, 2.0, 1.0, 0.5])
+    gan.g_optimizer.iterations.assign(1_000)  # floor: top_k
+    np.testing.assert_allclose(gan._best(logits, 64), [3.0, 2.0])
+    assert _tiny_gan()._best(logits, 64) is logits  # off by default
+
+
+def test_top_k_trains_and_is_refused_outside_its_range(digits_subset):
+    gan = _tiny_gan(top_k=0.5)
+    out = gan.train_step(tf.constant(digits_subset[:16]))
+    assert np.isfinite(float(out["g_loss"]))
+    for bad in ({"top_k": 0.0}, {"top_k": 1.5}, {"top_k": 0.5, "top_k_half_life": -1}):
+        with pytest.raises(GanLabError, match="top_k"):
+            toolkit.check(toolkit.GAN_OPTIONS | bad)

@@ -3,8 +3,8 @@ in `train_step`, so `fit`, callbacks and progress bars work as for any Keras mod
 
 The training toolkit every GAN of the lab shares lives here: DiffAugment on real and generated
 images in both steps (`augment`), a lazy R1 penalty every `r1_every` discriminator steps
-(`r1_gamma`), the loss (non-saturating, hinge, WGAN-GP), separate optimizers for D and G, and
-the EMA generator with a half-life counted in images (`ema_half_life`).
+(`r1_gamma`), the loss (non-saturating, hinge, WGAN-GP), separate optimizers for D and G, the
+EMA generator with a half-life counted in images (`ema_half_life`), and top-k training (`top_k`).
 
 Built and compiled under a `tf.distribute` strategy (`gan_lab.distribute`), the same step trains on
 several devices: each replica's losses are scaled to the global batch before their gradients, and its
@@ -48,10 +48,14 @@ class GAN(distribute.Prebuilt, keras.Model):
         distribute.synchronise(generator, discriminator)
 
     def compile(self, d_optimizer, g_optimizer, loss="nonsaturating", label_smoothing=0.1,
-                gp_weight=10.0, d_steps=1, augment=None, cutout=0.5, r1_gamma=0.0, r1_every=16, **kwargs):
+                gp_weight=10.0, d_steps=1, augment=None, cutout=0.5, r1_gamma=0.0, r1_every=16, top_k=None,
+                top_k_half_life=250_000, **kwargs):
         """`augment`: a DiffAugment policy ("color,translation,cutout", or None); `cutout`: the
         side of its square as a share of the image's; `r1_gamma`: weight of the R1 penalty on
-        real images (0: off), applied every `r1_every` D steps and scaled up by it (lazy R1)."""
+        real images (0: off), applied every `r1_every` D steps and scaled up by it (lazy R1);
+        `top_k`: top-k training (Sinha et al., 2020): the generator learns only from the share of its
+        batch the discriminator finds most real, a share that falls from 1 to `top_k` with a
+        half-life of `top_k_half_life` images (None: every image)."""
         if loss not in losses.LOSSES:
             raise GanLabError(f"Unknown GAN loss {loss!r}; choose one of {list(losses.LOSSES)}.")
         if r1_gamma < 0 or int(r1_every) < 1:
@@ -62,6 +66,7 @@ class GAN(distribute.Prebuilt, keras.Model):
         self.gp_weight, self.d_steps = gp_weight, d_steps
         self.policy, self.cutout = diffaugment.parse(augment), cutout
         self.r1_gamma, self.r1_every = float(r1_gamma), int(r1_every)
+        self.top_k, self.top_k_half_life = top_k, float(top_k_half_life)
         if tf.distribute.has_strategy():  # optimizer slots made now, in the scope, not inside the first step
             self.build_optimizers()
 
@@ -173,6 +178,22 @@ class GAN(distribute.Prebuilt, keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         return d_loss, real_logits, fake_logits
 
+    def kept_share(self, batch):
+        """Top-k's share of generated images the generator learns from at this step."""
+        images = tf.cast(self.g_optimizer.iterations, "float32") * tf.cast(batch, "float32")
+        return tf.maximum(float(self.top_k), tf.pow(0.5, images / self.top_k_half_life))
+
+    def _best(self, fake_logits, batch):
+        """The fakes' logits the generator learns from: all, or top-k's most real-looking share (the
+        others are the samples the discriminator already rejects, whose gradients point away from
+        the data, the paper's argument)."""
+        if not self.top_k:
+            return fake_logits
+        flat = tf.reshape(fake_logits, (-1,))
+        n = tf.shape(flat)[0]
+        k = tf.maximum(1, tf.cast(tf.math.ceil(self.kept_share(batch) * tf.cast(n, "float32")), "int32"))
+        return tf.math.top_k(flat, tf.minimum(k, n)).values
+
     def _update_ema(self, batch):
         # Warm-up (as in TF's ExponentialMovingAverage with num_updates): early on, when the
         # weights still move fast, average over fewer steps so early grids are not grey.
@@ -194,7 +215,8 @@ class GAN(distribute.Prebuilt, keras.Model):
         with tf.GradientTape() as tape:
             fake_labels = self._labels(n)
             fakes = self._generate(n, fake_labels)
-            g_loss = self._g_loss(self._judge(self._augment(fakes), fake_labels))
+            judged = self._judge(self._augment(fakes), fake_labels)
+            g_loss = self._g_loss(self._best(judged, distribute.global_batch(n)))
             scaled = distribute.scale_loss(g_loss)
         weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))

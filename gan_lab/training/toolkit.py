@@ -20,6 +20,7 @@ GAN_OPTIONS = {
     "loss": "nonsaturating", "lr": 2e-4, "lr_g": None, "lr_d": None, "beta_1": 0.5, "beta_2": 0.999,
     "label_smoothing": 0.1, "ema": 0.999, "ema_half_life": None, "augment": None, "cutout": 0.5,
     "r1_gamma": 0.0, "r1_every": 16, "lr_decay": "cosine", "upsample": "transpose", "d_norm": "batch",
+    "top_k": None, "top_k_half_life": 250_000,
 }
 
 
@@ -41,8 +42,12 @@ def check(cfg) -> dict:
     for key in ("lr", "lr_g", "lr_d"):
         if cfg[key] is not None and not cfg[key] > 0:
             raise GanLabError(f"{key} must be positive; got {cfg[key]}.")
-    if cfg["ema_half_life"] is not None and not cfg["ema_half_life"] > 0:
-        raise GanLabError(f"ema_half_life is a number of images, > 0; got {cfg['ema_half_life']}.")
+    for key in ("ema_half_life", "top_k_half_life"):
+        if cfg.get(key) is not None and not cfg[key] > 0:
+            raise GanLabError(f"{key} is a number of images, > 0; got {cfg[key]}.")
+    if cfg.get("top_k") is not None and not 0 < cfg["top_k"] <= 1:
+        raise GanLabError(f"top_k is the share of generated images the generator learns from, in (0, 1]; "
+                          f"got {cfg['top_k']}.")
     return cfg
 
 
@@ -66,7 +71,8 @@ def _compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes, t
                   num_classes=num_classes, **options)
     gan.compile(d_optimizer=adam(cfg["lr_d"]), g_optimizer=adam(cfg["lr_g"]), loss=cfg["loss"],
                 label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], cutout=cfg["cutout"],
-                r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=distribute.jit(xla))
+                r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=distribute.jit(xla),
+                **({"top_k": cfg["top_k"], "top_k_half_life": cfg["top_k_half_life"]} if cfg.get("top_k") else {}))
     return gan
 
 
