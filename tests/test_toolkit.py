@@ -276,19 +276,26 @@ def test_an_interrupt_stops_at_a_step_with_a_checkpoint_and_the_generator(tmp_pa
 def test_top_k_keeps_the_most_real_looking_share_as_it_decays():
     gan = _tiny_gan(top_k=0.25, top_k_half_life=640)
     logits = tf.constant([[0.1], [3.0], [-2.0], [1.0], [0.5], [2.0], [-1.0], [0.0]])
-    assert sorted(gan._best(logits, 64).numpy()) == sorted(logits.numpy().ravel())  # step 0: every image
+    kept = lambda: [float(v) for v, w in zip(logits.numpy().ravel(), gan._kept(logits, 64).numpy()) if w]  # noqa: E731
+    assert len(kept()) == 8  # step 0: every image
     gan.g_optimizer.iterations.assign(10)  # 640 images: one half-life
     assert float(gan.kept_share(64)) == pytest.approx(0.5)
-    np.testing.assert_allclose(gan._best(logits, 64), [3.0, 2.0, 1.0, 0.5])
+    assert sorted(kept()) == [0.5, 1.0, 2.0, 3.0]
     gan.g_optimizer.iterations.assign(1_000)  # floor: top_k
-    np.testing.assert_allclose(gan._best(logits, 64), [3.0, 2.0])
-    assert _tiny_gan()._best(logits, 64) is logits  # off by default
+    assert sorted(kept()) == [2.0, 3.0]
+    # The generator's loss is the mean over the kept ones only.
+    expected = np.mean(np.log1p(np.exp(-np.array([2.0, 3.0]))))
+    assert float(gan._g_loss(logits, gan._kept(logits, 64))) == pytest.approx(expected, rel=1e-5)
+    assert _tiny_gan()._kept(logits, 64) is None  # off by default
 
 
-def test_top_k_trains_and_is_refused_outside_its_range(digits_subset):
-    gan = _tiny_gan(top_k=0.5)
-    out = gan.train_step(tf.constant(digits_subset[:16]))
-    assert np.isfinite(float(out["g_loss"]))
+@pytest.mark.parametrize("xla", [False, True])
+def test_top_k_trains_and_is_refused_outside_its_range(digits_subset, xla):
+    g, d = mnist_models.build("mlp", latent_dim=8, g_widths=(8,), d_widths=(8,))
+    cfg = toolkit.GAN_OPTIONS | {"top_k": 0.5, "top_k_half_life": 100, "lr_decay": "constant"}
+    gan = toolkit.compile_gan(g, d, cfg, steps=None, seed=0, xla=xla)  # XLA: the shapes must stay static
+    history = gan.fit(tf.constant(digits_subset[:64]), batch_size=16, epochs=2, verbose=0).history
+    assert np.isfinite(history["g_loss"]).all()
     for bad in ({"top_k": 0.0}, {"top_k": 1.5}, {"top_k": 0.5, "top_k_half_life": -1}):
         with pytest.raises(GanLabError, match="top_k"):
             toolkit.check(toolkit.GAN_OPTIONS | bad)

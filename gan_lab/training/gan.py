@@ -157,10 +157,10 @@ class GAN(distribute.Prebuilt, keras.Model):
         penalty = losses.gradient_penalty(lambda x: self._judge(x, labels), real, fake, eps)
         return losses.d_wasserstein(real_logits, fake_logits) + self.gp_weight * penalty
 
-    def _g_loss(self, fake_logits):
+    def _g_loss(self, fake_logits, weights=None):
         if self.loss_name == "nonsaturating":
-            return losses.g_nonsaturating(fake_logits)
-        return losses.g_critic(fake_logits)
+            return losses.g_nonsaturating(fake_logits, weights)
+        return losses.g_critic(fake_logits, weights)
 
     def _d_step(self, real, labels=None):
         n = tf.shape(real)[0]
@@ -183,16 +183,17 @@ class GAN(distribute.Prebuilt, keras.Model):
         images = tf.cast(self.g_optimizer.iterations, "float32") * tf.cast(batch, "float32")
         return tf.maximum(float(self.top_k), tf.pow(0.5, images / self.top_k_half_life))
 
-    def _best(self, fake_logits, batch):
-        """The fakes' logits the generator learns from: all, or top-k's most real-looking share (the
-        others are the samples the discriminator already rejects, whose gradients point away from
-        the data, the paper's argument)."""
+    def _kept(self, fake_logits, batch):
+        """Top-k's weights over the fakes: 1 for the most real-looking share, which the generator
+        learns from, 0 for the rest (samples the discriminator already rejects, whose gradients point
+        away from the data, the paper's argument); None when top-k is off. Ranks from an n x n
+        comparison rather than a sort: static shapes, and cheap under XLA on a CPU."""
         if not self.top_k:
-            return fake_logits
+            return None
         flat = tf.reshape(fake_logits, (-1,))
-        n = tf.shape(flat)[0]
-        k = tf.maximum(1, tf.cast(tf.math.ceil(self.kept_share(batch) * tf.cast(n, "float32")), "int32"))
-        return tf.math.top_k(flat, tf.minimum(k, n)).values
+        k = tf.math.ceil(self.kept_share(batch) * tf.cast(tf.shape(flat)[0], "float32"))
+        above = tf.reduce_sum(tf.cast(flat[None, :] > flat[:, None], "float32"), axis=1)  # how many beat each
+        return tf.cast(above < tf.maximum(k, 1.0), "float32")
 
     def _update_ema(self, batch):
         # Warm-up (as in TF's ExponentialMovingAverage with num_updates): early on, when the
@@ -216,7 +217,7 @@ class GAN(distribute.Prebuilt, keras.Model):
             fake_labels = self._labels(n)
             fakes = self._generate(n, fake_labels)
             judged = self._judge(self._augment(fakes), fake_labels)
-            g_loss = self._g_loss(self._best(judged, distribute.global_batch(n)))
+            g_loss = self._g_loss(judged, self._kept(judged, distribute.global_batch(n)))
             scaled = distribute.scale_loss(g_loss)
         weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))

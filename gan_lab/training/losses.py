@@ -13,9 +13,17 @@ def d_nonsaturating(real_logits, fake_logits, label_smoothing=0.1):
     return tf.reduce_mean(real) + tf.reduce_mean(fake)
 
 
-def g_nonsaturating(fake_logits):
+def mean(values, weights=None):
+    """The mean of `values`, or their weighted mean (weights of 0 leave a sample out)."""
+    if weights is None:
+        return tf.reduce_mean(values)
+    weights = tf.reshape(tf.cast(weights, values.dtype), tf.shape(values))
+    return tf.reduce_sum(values * weights) / tf.reduce_sum(weights)
+
+
+def g_nonsaturating(fake_logits, weights=None):
     """-log D(G(z)): the generator's non-saturating loss (Goodfellow et al., 2014)."""
-    return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+    return mean(tf.nn.softplus(-fake_logits), weights)
 
 
 def d_hinge(real_logits, fake_logits):
@@ -26,9 +34,9 @@ def d_wasserstein(real_logits, fake_logits):
     return tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits)
 
 
-def g_critic(fake_logits):
+def g_critic(fake_logits, weights=None):
     """Generator loss for hinge and WGAN: raise the critic's score of fakes."""
-    return -tf.reduce_mean(fake_logits)
+    return -mean(fake_logits, weights)
 
 
 def gradient_penalty(score, real, fake, epsilon):
