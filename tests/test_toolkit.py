@@ -220,13 +220,18 @@ def test_a_budget_stops_at_a_step_with_a_checkpoint_and_a_spent_budget_writes_no
 
 
 @pytest.mark.slow
-def test_toolkit_costs_time_each_variant_against_the_first():
-    from gan_lab.training import face_models
+@pytest.mark.parametrize("model", ["faces", "mnist"])
+def test_toolkit_costs_time_each_variant_against_the_first(model):
+    from gan_lab.training import face_models, mnist
 
-    variants = {"plain": {}, "augment": {"augment": "color,translation,cutout"}}
-    costs = face_models.toolkit_costs(variants, steps=3, image_size=32, base=8, batch_size=16, xla=False)
-    assert list(costs) == ["plain", "augment"] and costs["plain"]["cost"] == 0.0
-    assert all(c["images_per_s"] > 0 for c in costs.values()) and costs["augment"]["cost"] < 1.0
+    if model == "faces":
+        variants = {"plain": {}, "augment": {"augment": "color,translation,cutout"}}
+        costs = face_models.toolkit_costs(variants, steps=3, image_size=32, base=8, batch_size=16, xla=False)
+    else:
+        variants = {"plain": {}, "mbstd": {"d_mbstd": True}, "top-k": {"d_mbstd": True, "top_k": 0.5}}
+        costs = mnist.toolkit_costs(variants, steps=3, batch_size=16, xla=False)
+    assert list(costs) == list(variants) and costs["plain"]["cost"] == 0.0
+    assert all(c["images_per_s"] > 0 for c in costs.values()) and all(c["cost"] < 1.0 for c in costs.values())
 
 
 def test_an_epoch_cut_short_by_the_budget_counts_only_the_images_it_trained():

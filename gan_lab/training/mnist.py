@@ -6,7 +6,7 @@ from gan_lab.errors import GanLabError
 from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
 from gan_lab.training.runs import fit, save_generator
-from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan
+from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, speeds
 
 # XLA fuses the dense GAN's layers: 1,785 vs 1,328 training images/s on 2 cores; on the
 # DCGAN's convolutions it made no measurable difference (1,073 vs 1,013), so it stays off
@@ -27,12 +27,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     strategy: a tf.distribute strategy or its name ("mirrored"; see `gan_lab.distribute`) to train on
     several devices, batch_size being the global batch; None: one device, as before.
     """
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise GanLabError(f"Unknown training option(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}.")
-    cfg = DEFAULTS | overrides
-    if cfg["xla"] is None:
-        cfg["xla"] = XLA_BY_ARCH.get(cfg["arch"], False)
+    cfg = options(overrides)
     if strategy is not None:
         distribute.check_batch(cfg["batch_size"], strategy)
     seed_everything(seed)
@@ -40,11 +35,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     images = digits.images[:max_images] if max_images else digits.images
     steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
     classes = NUM_CLASSES if cfg["arch"] in mnist_models.CONDITIONAL else None
-    with distribute.scope(strategy):
-        generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"],
-                                                      cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"],
-                                                      mbstd=cfg["d_mbstd"])
-        gan = compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
+    gan = _gan(cfg, steps, seed, strategy)
     config = {"model": "mnist-conditional" if classes else "mnist", "image_shape": [28, 28, 1], "seed": seed, "data_source": digits.source,
               "train_images": len(images), "epochs": epochs} | cfg
     labels = (digits.labels[:max_images] if max_images else digits.labels) if classes else None
@@ -54,10 +45,42 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
                  checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": digits.source, "train_images": len(images), "architecture": cfg["arch"],
                    "loss": cfg["loss"], "seed": seed, "batch_size": cfg["batch_size"],
-                   "toolkit": {k: cfg[k] for k in GAN_OPTIONS}}
+                   "toolkit": {k: cfg[k] for k in (*GAN_OPTIONS, "d_mbstd")}}
     if classes:
         result.info |= {"num_classes": classes, "classes": [str(d) for d in range(classes)]}
     if strategy is not None:
         result.info |= distribute.describe(strategy)
     save_generator(result, gan.ema_generator, **result.info)
     return result, gan
+
+
+def options(overrides) -> dict:
+    """DEFAULTS with `overrides` (refused if unknown) and XLA chosen by architecture when unset."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise GanLabError(f"Unknown training option(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}.")
+    cfg = DEFAULTS | overrides
+    if cfg["xla"] is None:
+        cfg["xla"] = XLA_BY_ARCH.get(cfg["arch"], False)
+    return cfg
+
+
+def _gan(cfg, steps, seed, strategy=None):
+    classes = NUM_CLASSES if cfg["arch"] in mnist_models.CONDITIONAL else None
+    with distribute.scope(strategy):
+        generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"],
+                                                      cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"],
+                                                      mbstd=cfg["d_mbstd"])
+        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
+
+
+def toolkit_costs(variants: dict, steps=40, seed=0, **common) -> dict:
+    """What each part of the toolkit costs the unconditional MNIST GAN: `toolkit.speeds` of
+    `variants` ({name: options}, the first the reference), each with `common` options too, on one
+    batch of real digits."""
+    def build(overrides):
+        seed_everything(seed)
+        return _gan(options({"lr_decay": "constant"} | common | overrides), None, seed)
+
+    batch = mnist_data.load("train", verbose=False).images[:options(common)["batch_size"]]
+    return speeds(build, variants, batch, steps)
