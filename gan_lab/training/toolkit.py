@@ -72,7 +72,7 @@ def _compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes, t
     gan.compile(d_optimizer=adam(cfg["lr_d"]), g_optimizer=adam(cfg["lr_g"]), loss=cfg["loss"],
                 label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], cutout=cfg["cutout"],
                 r1_gamma=cfg["r1_gamma"], r1_every=cfg["r1_every"], jit_compile=distribute.jit(xla),
-                **({"top_k": cfg["top_k"], "top_k_half_life": cfg["top_k_half_life"]} if cfg.get("top_k") else {}))
+                top_k=cfg.get("top_k"), top_k_half_life=cfg.get("top_k_half_life", GAN_OPTIONS["top_k_half_life"]))
     return gan
 
 
