@@ -55,9 +55,10 @@ def _train_options(args) -> dict:
     if args.model == "mnist":
         if args.data is not None or args.beta is not None or args.base is not None:
             raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
-        given |= {"g_widths": args.g_widths, "d_widths": args.d_widths, "d_mbstd": args.d_mbstd or None}
-    elif args.g_widths or args.d_widths or args.d_mbstd:
-        raise GanLabError("--g-widths, --d-widths and --d-mbstd are for mnist; the face models take --base and "
+        given |= {"g_widths": args.g_widths, "d_widths": args.d_widths, "d_mbstd": args.d_mbstd or None,
+                  "clusters": args.clusters}
+    elif args.g_widths or args.d_widths or args.d_mbstd or args.clusters:
+        raise GanLabError("--g-widths, --d-widths, --d-mbstd and --clusters are for mnist; the face models take --base and "
                           "--d-base (the style-based discriminator has minibatch std built in).")
     else:
         if args.arch is not None:

@@ -5,7 +5,8 @@ from gan_lab.data import mnist as mnist_data
 from gan_lab.errors import GanLabError
 from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
-from gan_lab.training.runs import fit, save_generator
+from gan_lab.training.runs import fit, prepare_out, save_generator
+from gan_lab.training import self_condition
 from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, speeds
 
 # XLA fuses the dense GAN's layers: 1,785 vs 1,328 training images/s on 2 cores; on the
@@ -16,6 +17,7 @@ NUM_CLASSES = 10
 
 DEFAULTS = GAN_OPTIONS | {"arch": "mlp", "latent_dim": 100, "batch_size": 64, "lr": 4e-4, "cutout": 0.25, "d_norm": "none",
                           "xla": None, "g_widths": None, "d_widths": None, "d_mbstd": False,
+                          "clusters": None,
                           "grid_every": 20, "checkpoint_every": 20,
                           "minutes": None}
 
@@ -23,7 +25,9 @@ DEFAULTS = GAN_OPTIONS | {"arch": "mlp", "latent_dim": 100, "batch_size": 64, "l
 def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None, strategy=None, **overrides):
     """Train an MNIST GAN in run folder `out`; returns (RunResult, GAN).
 
-    overrides: any key of DEFAULTS (arch, loss, latent_dim, batch_size, lr, ...).
+    overrides: any key of DEFAULTS (arch, loss, latent_dim, batch_size, lr, ...); `clusters` K with
+    arch "cgan": an unconditional GAN, self-conditioned on K clusters of the images (no labels; see
+    `self_condition`), whose shipped generator takes z alone.
     strategy: a tf.distribute strategy or its name ("mirrored"; see `gan_lab.distribute`) to train on
     several devices, batch_size being the global batch; None: one device, as before.
     """
@@ -34,23 +38,33 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     digits = mnist_data.load("train", source=source)
     images = digits.images[:max_images] if max_images else digits.images
     steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
-    classes = NUM_CLASSES if cfg["arch"] in mnist_models.CONDITIONAL else None
+    classes = _classes(cfg)
     gan = _gan(cfg, steps, seed, strategy)
-    config = {"model": "mnist-conditional" if classes else "mnist", "image_shape": [28, 28, 1], "seed": seed, "data_source": digits.source,
-              "train_images": len(images), "epochs": epochs} | cfg
-    labels = (digits.labels[:max_images] if max_images else digits.labels) if classes else None
+    labelled = classes and not cfg["clusters"]
+    config = {"model": "mnist-conditional" if labelled else "mnist", "image_shape": [28, 28, 1], "seed": seed,
+              "data_source": digits.source, "train_images": len(images), "epochs": epochs} | cfg
+    labels = None
+    if cfg["clusters"]:
+        prepare_out(out, resume)  # before writing clusters.npz: an earlier run's folder is refused whole
+        labels = self_condition.load_or_make(out, images, cfg["clusters"], seed, resume)
+    elif classes:
+        labels = digits.labels[:max_images] if max_images else digits.labels
     batches = mnist_data.dataset(images, cfg["batch_size"], seed, labels=labels, drop_remainder=True)
     result = fit(gan, batches, out, config, epochs, images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
-                 sample_latents=latent.sample(64, cfg["latent_dim"], seed), grid_every=cfg["grid_every"],
+                 sample_latents=latent.sample(64, _trained_latent(cfg), seed), grid_every=cfg["grid_every"],
                  checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": digits.source, "train_images": len(images), "architecture": cfg["arch"],
                    "loss": cfg["loss"], "seed": seed, "batch_size": cfg["batch_size"],
                    "toolkit": {k: cfg[k] for k in (*GAN_OPTIONS, "d_mbstd")}}
-    if classes:
+    generator = gan.ema_generator
+    if cfg["clusters"]:
+        result.info["self_conditioned"] = self_condition.describe(labels, cfg["clusters"])
+        generator = mnist_models.self_conditioned_generator(generator, self_condition.shares(labels, classes))
+    elif classes:
         result.info |= {"num_classes": classes, "classes": [str(d) for d in range(classes)]}
     if strategy is not None:
         result.info |= distribute.describe(strategy)
-    save_generator(result, gan.ema_generator, **result.info)
+    save_generator(result, generator, **result.info)
     return result, gan
 
 
@@ -60,17 +74,33 @@ def options(overrides) -> dict:
     if unknown:
         raise GanLabError(f"Unknown training option(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}.")
     cfg = DEFAULTS | overrides
+    if cfg["clusters"] is not None and cfg["arch"] not in mnist_models.CONDITIONAL:
+        raise GanLabError(f"--clusters trains the conditional architecture on clusters of the images; use it "
+                          f"with --arch cgan, not {cfg['arch']!r}.")
     if cfg["xla"] is None:
         cfg["xla"] = XLA_BY_ARCH.get(cfg["arch"], False)
     return cfg
 
 
+def _classes(cfg):
+    """Classes of a conditional GAN (the digits, or the clusters it self-conditions on), else None."""
+    if cfg["arch"] not in mnist_models.CONDITIONAL:
+        return None
+    return cfg["clusters"] or NUM_CLASSES
+
+
+def _trained_latent(cfg):
+    """The trained generator's latent size: a self-conditioned one gives one component of the shipped
+    generator's latent_dim to picking the cluster."""
+    return cfg["latent_dim"] - 1 if cfg["clusters"] else cfg["latent_dim"]
+
+
 def _gan(cfg, steps, seed, strategy=None):
-    classes = NUM_CLASSES if cfg["arch"] in mnist_models.CONDITIONAL else None
+    classes = _classes(cfg)
     with distribute.scope(strategy):
-        generator, discriminator = mnist_models.build(cfg["arch"], cfg["latent_dim"], cfg["g_widths"],
+        generator, discriminator = mnist_models.build(cfg["arch"], _trained_latent(cfg), cfg["g_widths"],
                                                       cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"],
-                                                      mbstd=cfg["d_mbstd"])
+                                                      mbstd=cfg["d_mbstd"], classes=classes)
         return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
 
 
