@@ -24,10 +24,10 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/python -m gan_lab.notebooks $(NOTEBOOKS) $(PARAMS)
 
-## Every test (with the JupyterLab widget test in headless Chromium) on two workers (a module's tests on one), then the notebooks under nbval on the quick profile (a notebook's cells on one).
+## Every test (with the JupyterLab widget test in headless Chromium) and every notebook under nbval on the quick profile, in one run on two workers: a file (a module's tests, a notebook's cells) whole on one, the longest files first (tests/file_seconds.json).
 test: $(STAMP) browser
-	$(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=25
-	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks -n 2 --dist loadfile --durations=12
+	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+	    --ignore=tests/browser_stub.ipynb -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 ## The fast tier (< 3 min): tests not marked slow, subprocess or browser (markers in pyproject.toml); no notebooks.
 check: $(STAMP)

@@ -1,3 +1,5 @@
+import os
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -98,8 +100,9 @@ def test_the_command_line_takes_p_and_refuses_an_unknown_name(tmp_path):
 
     path = tmp_path / "04_cli.ipynb"
     _parameters_notebook(path)
+    env = {k: v for k, v in os.environ.items() if k != "GAN_LAB_PROFILE"}  # `make test` sets it for the notebooks
     ok = subprocess.run([sys.executable, "-m", "gan_lab.notebooks", str(path), "-p", "EPOCHS", "3"],
-                        capture_output=True, text=True, timeout=300)
+                        capture_output=True, text=True, timeout=300, env=env)
     assert ok.returncode == 0, ok.stderr
     assert nbformat.read(path, as_version=4).cells[2].outputs[-1].text.endswith("default False 3 x\n")
     bad = subprocess.run([sys.executable, "-m", "gan_lab.notebooks", str(path), "-p", "EPOCS", "3"],
