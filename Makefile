@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/python -m gan_lab.notebooks $(NOTEBOOKS) $(PARAMS)
 
-## Every test (with the JupyterLab widget test in headless Chromium) and every notebook under nbval on the quick profile, in one run on two workers: a file (a module's tests, a notebook's cells) whole on one, the longest files first (tests/file_seconds.json).
+## Every test (with the JupyterLab widget test in headless Chromium) and every notebook under nbval on the quick profile, in one run on two workers: a file (a module's tests, a notebook's cells) whole on one, handed out in collection order.
 test: $(STAMP) browser
 	GAN_LAB_PROFILE=quick $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 	    --ignore=tests/browser_stub.ipynb -n 2 --dist loadfile --no-loadscope-reorder --durations=30

@@ -1,40 +1,9 @@
-import json
 import os
-from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Seconds each file (a test module, a notebook) took in `make test`, measured: longest first, so that the two
-# xdist workers, each handed the next whole file when it runs dry (--dist loadfile --no-loadscope-reorder),
-# finish together rather than one waiting on a long file handed out last. Every run records its own figures
-# in pytest's cache (`pytest --cache-show gan_lab/file_seconds`); copy them here when files change a lot.
-FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
-
-
-def _file(nodeid: str) -> str:
-    return nodeid.split("::")[0]
-
-
-def pytest_collection_modifyitems(config, items):
-    seconds = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.exists() else {}
-    items.sort(key=lambda item: -seconds.get(_file(item.nodeid), 0.0))  # stable: a file's items keep their order
-
-
-_spent = defaultdict(float)
-
-
-def pytest_runtest_logreport(report):
-    _spent[_file(report.nodeid)] += report.duration  # setup, call and teardown; on xdist's controller too
-
-
-def pytest_sessionfinish(session):
-    if _spent and not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
-        session.config.cache.set("gan_lab/file_seconds", {k: round(v, 1) for k, v in sorted(_spent.items())})
-
 
 @pytest.fixture
 def mnist_npz(tmp_path):
