@@ -5,6 +5,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
 @pytest.fixture
 def mnist_npz(tmp_path):
     """A small mnist.npz in keras' real format: uint8 images, integer labels."""
