@@ -5,8 +5,8 @@ from gan_lab.data import mnist as mnist_data
 from gan_lab.errors import GanLabError
 from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
-from gan_lab.training.runs import fit, prepare_out, save_generator
 from gan_lab.training import self_condition
+from gan_lab.training.runs import fit, prepare_out, save_generator
 from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, speeds
 
 # XLA fuses the dense GAN's layers: 1,785 vs 1,328 training images/s on 2 cores; on the
