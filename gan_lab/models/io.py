@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from gan_lab.errors import GanLabError
-from gan_lab.models import mnist, stylegan  # noqa: F401  (register their layers for loading)
+from gan_lab.models import blocks, mnist, stylegan  # noqa: F401  (register their layers for loading)
 
 
 def load_keras(path):

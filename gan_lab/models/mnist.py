@@ -4,11 +4,8 @@ Generators map a latent vector to an image in [-1, 1] (tanh); discriminators map
 image to one logit (no sigmoid: the losses work on logits, which is stabler).
 """
 
-import statistics
-
 import keras
-import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from gan_lab.errors import GanLabError
 from gan_lab.models import blocks
@@ -119,38 +116,6 @@ def projection_discriminator(filters=(64, 128), kernel=4, classes=10, image_shap
     embedded = layers.Flatten()(layers.Embedding(classes, features)(label))
     projection = layers.Dot(axes=1)([embedded, phi])
     return keras.Model([image, label], layers.Add(name="logit")([unconditional, projection]), name=name)
-
-
-@keras.saving.register_keras_serializable(package="gan_lab")
-class ClusterPick(layers.Layer):
-    """z (n, 1 + d) -> (cluster (n, 1) int32, the other d components): the first component picks a
-    cluster by where it falls among the normal quantiles of the clusters' cumulative `shares`, so
-    clusters come in their shares. The thresholds are rounded to float16 values: an FP16 IR keeps
-    them exactly, and no latent changes cluster in conversion."""
-
-    def __init__(self, shares, **kwargs):
-        super().__init__(**kwargs)
-        self.shares = [float(s) for s in shares]
-        cumulative = np.clip(np.cumsum(self.shares)[:-1], 1e-6, 1 - 1e-6)
-        quantiles = [statistics.NormalDist().inv_cdf(float(c)) for c in cumulative]
-        self.thresholds = np.asarray(quantiles, np.float16).astype(np.float32)[None, :]
-
-    def call(self, z):
-        above = ops.cast(z[:, :1] >= ops.convert_to_tensor(self.thresholds), "int32")
-        return ops.sum(above, axis=1, keepdims=True), z[:, 1:]
-
-    def get_config(self):
-        return super().get_config() | {"shares": self.shares}
-
-
-def self_conditioned_generator(conditional, shares, name="generator"):
-    """A z-only generator from a conditional one trained on clusters (`training.self_condition`): its
-    latent is one component longer than the conditional one's, and that component picks the cluster."""
-    latent_dim = int(conditional.inputs[0].shape[-1])
-    z = keras.Input((latent_dim + 1,), name="z")
-    cluster, rest = ClusterPick(shares, name="cluster")(z)
-    image = conditional([rest, cluster])
-    return keras.Model(z, layers.Identity(name="image")(image), name=name)
 
 
 ARCHITECTURES = {

@@ -10,9 +10,10 @@ import numpy as np
 from gan_lab import distribute, latent, modelfolder
 from gan_lab.data import face_sets, imagefiles, procedural_faces
 from gan_lab.errors import GanLabError
-from gan_lab.models import dcgan, stylegan, vae
+from gan_lab.models import blocks, dcgan, stylegan, vae
 from gan_lab.repro import seed_everything
-from gan_lab.training.runs import fit, save_generator
+from gan_lab.training import self_condition
+from gan_lab.training.runs import fit, prepare_out, save_generator
 from gan_lab.training.stylegan import StyleGAN
 from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, learning_rate, speeds
 from gan_lab.training.vae import VAE
@@ -30,7 +31,7 @@ STYLE_GAN = {k: v for k, v in GAN_OPTIONS.items() if k not in ("upsample", "d_no
     "base": 16, "cap": 128, "w_dim": 128, "mapping_layers": 2, "mixing": 0.9, "d_base": None, "lr_decay": "constant",
     "xla": False}  # XLA runs the blur's depthwise convolution ~40x slower on a CPU: 6 against 44 images/s
 DEFAULTS = {
-    "dcgan": COMMON | GAN_OPTIONS | {"d_base": None},
+    "dcgan": COMMON | GAN_OPTIONS | {"d_base": None, "clusters": None},
     "vae": COMMON | {"lr": 1e-3, "beta_1": 0.9, "beta": 1.0},
     "stylegan": COMMON | STYLE_GAN,
 }
@@ -71,9 +72,10 @@ def training_faces(cfg):
 def _trainer(model, cfg, seed, steps):
     """The compiled GAN or VAE for `cfg`."""
     if model == "dcgan":
-        generator, discriminator = dcgan.build(cfg["latent_dim"], cfg["image_size"], cfg["base"],
-                                               upsample=cfg["upsample"], norm=cfg["d_norm"], d_base=cfg["d_base"])
-        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"])
+        generator, discriminator = dcgan.build(_trained_latent(cfg), cfg["image_size"], cfg["base"],
+                                               upsample=cfg["upsample"], norm=cfg["d_norm"], d_base=cfg["d_base"],
+                                               classes=cfg["clusters"])
+        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=cfg["clusters"])
     if model == "stylegan":
         generator, discriminator = stylegan.build(cfg["latent_dim"], cfg["image_size"], cfg["base"], cfg["cap"],
                                                   cfg["w_dim"], cfg["mapping_layers"], cfg["d_base"])
@@ -86,11 +88,19 @@ def _trainer(model, cfg, seed, steps):
     return trainer
 
 
+def _trained_latent(cfg):
+    """The trained generator's latent size: a self-conditioned one gives one component of the shipped
+    generator's latent_dim to picking the cluster."""
+    return cfg["latent_dim"] - 1 if cfg.get("clusters") else cfg["latent_dim"]
+
+
 def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overrides):
     """Train the face `model` ("dcgan", "stylegan" or "vae") in run folder `out`; returns (RunResult, trainer).
 
     overrides: any key of DEFAULTS[model] (data, n_faces, latent_dim, base, batch_size, lr, beta, the
-    toolkit's augment, d_norm, upsample, r1_gamma ..., and `minutes`, a wall-clock budget).
+    toolkit's augment, d_norm, upsample, r1_gamma ..., and `minutes`, a wall-clock budget); the DCGAN's
+    `clusters` K self-conditions it on K clusters of the faces (see `self_condition`): a conditional pair
+    trains, and the shipped generator takes z alone.
     With only a budget, `epochs` is open-ended and the learning rate stays constant.
     The generator (the DCGAN's averaged generator, the VAE's decoder) is saved as
     out/generator.keras with model.json; the VAE's encoder beside it as encoder.keras.
@@ -108,10 +118,14 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
     size = cfg["image_size"]
     config = {"model": f"faces-{model}", "arch": model, "image_shape": [size, size, 3], "seed": seed,
               "data_source": source, "train_images": len(images), "epochs": epochs} | cfg
-    batches = imagefiles.dataset(images, batch_size=cfg["batch_size"], seed=seed, drop_remainder=True)
+    labels = []
+    if cfg.get("clusters"):
+        prepare_out(out, resume)  # before writing clusters.npz: an earlier run's folder is refused whole
+        labels = [self_condition.load_or_make(out, images, cfg["clusters"], seed, resume)]
+    batches = imagefiles.dataset(images, *labels, batch_size=cfg["batch_size"], seed=seed, drop_remainder=True)
     result = fit(trainer, batches, out, config, epochs,
                  images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
-                 sample_latents=latent.sample(64, cfg["latent_dim"], seed), grid_every=cfg["grid_every"],
+                 sample_latents=latent.sample(64, _trained_latent(cfg), seed), grid_every=cfg["grid_every"],
                  checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
                    "batch_size": cfg["batch_size"], "base_width": cfg["base"]}
@@ -121,8 +135,12 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
         result.info["beta"] = cfg["beta"]
     else:
         result.info["toolkit"] = {k: cfg[k] for k in (GAN_OPTIONS if model == "dcgan" else STYLE_GAN)} | \
-            {"d_base": cfg["d_base"]}
-    save_generator(result, trainer.sampler, **result.info)
+            {"d_base": cfg["d_base"]} | ({"clusters": cfg["clusters"]} if model == "dcgan" else {})
+    generator = trainer.sampler
+    if labels:
+        result.info["self_conditioned"] = self_condition.describe(labels[0], cfg["clusters"])
+        generator = blocks.self_conditioned_generator(generator, self_condition.shares(labels[0], cfg["clusters"]))
+    save_generator(result, generator, **result.info)
     if model == "stylegan":  # what truncation and editing in W need: the mean w, and the style layout
         modelfolder.write_info(result.out, **stylegan.card(trainer.sampler))
     if model == "vae":

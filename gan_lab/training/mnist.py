@@ -3,6 +3,7 @@
 from gan_lab import distribute, latent
 from gan_lab.data import mnist as mnist_data
 from gan_lab.errors import GanLabError
+from gan_lab.models import blocks
 from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
 from gan_lab.training import self_condition
@@ -59,7 +60,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     generator = gan.ema_generator
     if cfg["clusters"]:
         result.info["self_conditioned"] = self_condition.describe(labels, cfg["clusters"])
-        generator = mnist_models.self_conditioned_generator(generator, self_condition.shares(labels, classes))
+        generator = blocks.self_conditioned_generator(generator, self_condition.shares(labels, classes))
     elif classes:
         result.info |= {"num_classes": classes, "classes": [str(d) for d in range(classes)]}
     if strategy is not None:
