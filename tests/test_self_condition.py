@@ -15,6 +15,7 @@ from gan_lab.models import mnist as mnist_models
 from gan_lab.runtime import load_generator
 from gan_lab.training import face_models
 from gan_lab.training import mnist as train_mnist
+from gan_lab.training import runs
 from gan_lab.training import self_condition
 
 
@@ -111,10 +112,16 @@ def test_clusters_need_the_conditional_architecture():
 
 
 @pytest.mark.slow
-def test_a_self_conditioned_face_dcgan_ships_a_z_only_generator(tmp_path):
+def test_a_self_conditioned_face_dcgan_ships_a_z_only_generator_and_its_checkpoints_give_it_back(tmp_path):
     face_models.train("dcgan", tmp_path / "run", 1, clusters=3, n_faces=400, max_images=64, image_size=32, base=4,
                       latent_dim=16, batch_size=32, xla=False, grid_every=1, checkpoint_every=1)
     info = json.loads((tmp_path / "run" / "model.json").read_text())
     assert info["latent_dim"] == 16 and info["toolkit"]["clusters"] == 3 and len(info["self_conditioned"]["shares"]) == 3
     generator = load_generator(tmp_path / "run" / "generator.keras")
-    assert not generator.conditional and generator.generate(generator.sample_latents(2, seed=0)).shape == (2, 32, 32, 3)
+    z = generator.sample_latents(4, seed=0)
+    assert not generator.conditional and generator.generate(z).shape == (4, 32, 32, 3)
+    # the checkpoint's averaged generator, wrapped the same way, is what the run shipped
+    from_checkpoint = runs.checkpoint_generator(tmp_path / "run", 1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(from_checkpoint(z)), generator.generate_raw(z), atol=1e-6)
+    with pytest.raises(GanLabError, match="ckpt-000007 holds no averaged generator.*checkpoints of .*: ckpt-000001"):
+        runs.checkpoint_generator(tmp_path / "run", 7)

@@ -19,7 +19,8 @@ import numpy as np
 
 from gan_lab import flops, modelfolder, paths
 from gan_lab.errors import GanLabError
-from gan_lab.training import callbacks, checkpoints
+from gan_lab.models import blocks
+from gan_lab.training import callbacks, checkpoints, self_condition
 
 
 @dataclass
@@ -144,3 +145,20 @@ def save_generator(result: RunResult, generator, folder=None, **info) -> Path:
                            epochs=result.epochs_done, train_seconds=round(result.train_seconds, 1),
                            train_images_per_second=round(result.images_per_second, 1), **info)
     return folder / "generator.keras"
+
+
+def checkpoint_generator(out, epoch=None) -> keras.Model:
+    """The averaged generator of a GAN run's checkpoint `epoch` (default: the newest kept), as the run
+    would have shipped it (z-only when self-conditioned), to judge epochs and pick the best."""
+    out = Path(out)
+    found = checkpoints.list_checkpoints(out / "checkpoints")
+    ckpt = found[-1] if found and epoch is None else out / "checkpoints" / f"{checkpoints.PREFIX}{int(epoch or 0):06d}"
+    if not (ckpt / "ema_generator.keras").exists():
+        kept = ", ".join(p.name for p in found) or "none"
+        raise GanLabError(f"{ckpt} holds no averaged generator (kept checkpoints of {out}: {kept}); "
+                          "choose one of those epochs.")
+    generator = keras.saving.load_model(ckpt / "ema_generator.keras", safe_mode=True, compile=False)
+    if (out / "clusters.npz").exists():
+        with np.load(out / "clusters.npz", allow_pickle=False) as saved:
+            generator = blocks.self_conditioned_generator(generator, self_condition.shares(saved["labels"], int(saved["k"])))
+    return generator
