@@ -59,8 +59,8 @@ def test_a_run_stopped_mid_shard_resumes_to_exactly_the_same_files(tmp_path, ray
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_people_under_the_pose_grid_on_ray(tmp_path, ray_local):
-    dcgan = str(shipped("faces-dcgan"))  # it ships a Smiling direction, which the smile expression needs
-    job = scale.Job(dcgan, n=2, kind="people", shard_size=1, step=30.0, expressions=("neutral", "smile"))
+    model = str(shipped("faces-stylegan"))  # it ships a Smiling direction, which the smile expression needs
+    job = scale.Job(model, n=2, kind="people", shard_size=1, step=30.0, expressions=("neutral", "smile"))
     scale.run(job, tmp_path, engine="ray", progress=False)
     figures = scale.inspect(tmp_path, job)
     assert len(figures.files) == figures.rows == 2 * 5 * 2 and figures.unique_seeds == 2
