@@ -55,6 +55,11 @@ def test_the_first_latent_component_picks_clusters_in_their_shares():
     assert np.all(pick.thresholds == pick.thresholds.astype(np.float16))  # kept exactly by an FP16 IR
 
 
+def test_a_self_conditioned_generator_trains_on_one_latent_component_fewer():
+    assert self_condition.trained_latent(128, 50) == 127
+    assert self_condition.trained_latent(128, None) == 128
+
+
 @pytest.fixture(scope="module")
 def self_conditioned(tmp_path_factory):
     """A tiny conditional generator on 3 clusters, wrapped as a z-only one, saved and converted."""
@@ -64,7 +69,10 @@ def self_conditioned(tmp_path_factory):
     embedding = next(layer for layer in conditional.layers if isinstance(layer, keras.layers.Embedding))
     embedding.embeddings.assign(np.random.default_rng(1).normal(0, 3, embedding.embeddings.shape))
     out = tmp_path_factory.mktemp("self-conditioned")
-    blocks.self_conditioned_generator(conditional, [0.2, 0.5, 0.3]).save(out / "generator.keras")
+    labels = np.repeat(np.arange(3, dtype=np.int32), [2, 5, 3])  # shares 0.2, 0.5, 0.3
+    generator = self_condition.z_only(conditional, labels, 3)
+    assert generator.input_shape == (None, self_condition.trained_latent(8, None) + 1)
+    generator.save(out / "generator.keras")
     convert.convert(out / "generator.keras", out, parity_samples=1000, verbose=False)
     return conditional, out
 

@@ -10,7 +10,7 @@ import numpy as np
 from gan_lab import distribute, latent, modelfolder
 from gan_lab.data import face_sets, imagefiles, procedural_faces
 from gan_lab.errors import GanLabError
-from gan_lab.models import blocks, dcgan, stylegan, vae
+from gan_lab.models import dcgan, stylegan, vae
 from gan_lab.repro import seed_everything
 from gan_lab.training import self_condition
 from gan_lab.training.runs import fit, prepare_out, save_generator
@@ -72,7 +72,7 @@ def training_faces(cfg):
 def _trainer(model, cfg, seed, steps):
     """The compiled GAN or VAE for `cfg`."""
     if model == "dcgan":
-        generator, discriminator = dcgan.build(_trained_latent(cfg), cfg["image_size"], cfg["base"],
+        generator, discriminator = dcgan.build(_latent(cfg), cfg["image_size"], cfg["base"],
                                                upsample=cfg["upsample"], norm=cfg["d_norm"], d_base=cfg["d_base"],
                                                classes=cfg["clusters"])
         return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=cfg["clusters"])
@@ -88,10 +88,8 @@ def _trainer(model, cfg, seed, steps):
     return trainer
 
 
-def _trained_latent(cfg):
-    """The trained generator's latent size: a self-conditioned one gives one component of the shipped
-    generator's latent_dim to picking the cluster."""
-    return cfg["latent_dim"] - 1 if cfg.get("clusters") else cfg["latent_dim"]
+def _latent(cfg):
+    return self_condition.trained_latent(cfg["latent_dim"], cfg.get("clusters"))
 
 
 def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overrides):
@@ -125,7 +123,7 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
     batches = imagefiles.dataset(images, *labels, batch_size=cfg["batch_size"], seed=seed, drop_remainder=True)
     result = fit(trainer, batches, out, config, epochs,
                  images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
-                 sample_latents=latent.sample(64, _trained_latent(cfg), seed), grid_every=cfg["grid_every"],
+                 sample_latents=latent.sample(64, _latent(cfg), seed), grid_every=cfg["grid_every"],
                  checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
                    "batch_size": cfg["batch_size"], "base_width": cfg["base"]}
@@ -139,7 +137,7 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
     generator = trainer.sampler
     if labels:
         result.info["self_conditioned"] = self_condition.describe(labels[0], cfg["clusters"])
-        generator = blocks.self_conditioned_generator(generator, self_condition.shares(labels[0], cfg["clusters"]))
+        generator = self_condition.z_only(generator, labels[0], cfg["clusters"])
     save_generator(result, generator, **result.info)
     if model == "stylegan":  # what truncation and editing in W need: the mean w, and the style layout
         modelfolder.write_info(result.out, **stylegan.card(trainer.sampler))

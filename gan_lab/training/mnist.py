@@ -3,7 +3,6 @@
 from gan_lab import distribute, latent
 from gan_lab.data import mnist as mnist_data
 from gan_lab.errors import GanLabError
-from gan_lab.models import blocks
 from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
 from gan_lab.training import self_condition
@@ -52,7 +51,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
         labels = digits.labels[:max_images] if max_images else digits.labels
     batches = mnist_data.dataset(images, cfg["batch_size"], seed, labels=labels, drop_remainder=True)
     result = fit(gan, batches, out, config, epochs, images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
-                 sample_latents=latent.sample(64, _trained_latent(cfg), seed), grid_every=cfg["grid_every"],
+                 sample_latents=latent.sample(64, _latent(cfg), seed), grid_every=cfg["grid_every"],
                  checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": digits.source, "train_images": len(images), "architecture": cfg["arch"],
                    "loss": cfg["loss"], "seed": seed, "batch_size": cfg["batch_size"],
@@ -60,7 +59,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     generator = gan.ema_generator
     if cfg["clusters"]:
         result.info["self_conditioned"] = self_condition.describe(labels, cfg["clusters"])
-        generator = blocks.self_conditioned_generator(generator, self_condition.shares(labels, classes))
+        generator = self_condition.z_only(generator, labels, classes)
     elif classes:
         result.info |= {"num_classes": classes, "classes": [str(d) for d in range(classes)]}
     if strategy is not None:
@@ -90,16 +89,14 @@ def _classes(cfg):
     return cfg["clusters"] or NUM_CLASSES
 
 
-def _trained_latent(cfg):
-    """The trained generator's latent size: a self-conditioned one gives one component of the shipped
-    generator's latent_dim to picking the cluster."""
-    return cfg["latent_dim"] - 1 if cfg["clusters"] else cfg["latent_dim"]
+def _latent(cfg):
+    return self_condition.trained_latent(cfg["latent_dim"], cfg["clusters"])
 
 
 def _gan(cfg, steps, seed, strategy=None):
     classes = _classes(cfg)
     with distribute.scope(strategy):
-        generator, discriminator = mnist_models.build(cfg["arch"], _trained_latent(cfg), cfg["g_widths"],
+        generator, discriminator = mnist_models.build(cfg["arch"], _latent(cfg), cfg["g_widths"],
                                                       cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"],
                                                       mbstd=cfg["d_mbstd"], classes=classes)
         return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)

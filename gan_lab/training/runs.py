@@ -19,7 +19,6 @@ import numpy as np
 
 from gan_lab import flops, modelfolder, paths
 from gan_lab.errors import GanLabError
-from gan_lab.models import blocks
 from gan_lab.training import callbacks, checkpoints, self_condition
 
 
@@ -160,5 +159,5 @@ def checkpoint_generator(out, epoch=None) -> keras.Model:
     generator = keras.saving.load_model(ckpt / "ema_generator.keras", safe_mode=True, compile=False)
     if (out / "clusters.npz").exists():
         with np.load(out / "clusters.npz", allow_pickle=False) as saved:
-            generator = blocks.self_conditioned_generator(generator, self_condition.shares(saved["labels"], int(saved["k"])))
+            generator = self_condition.z_only(generator, saved["labels"], int(saved["k"]))
     return generator

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_lab.errors import GanLabError
+from gan_lab.models import blocks
 
 NEIGHBOURS = 10
 COMPONENTS = 50
@@ -67,6 +68,18 @@ def load_or_make(out, images, k: int, seed: int = 0, resume: bool = False) -> np
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, labels=labels, shares=shares(labels, k), k=k)
     return labels
+
+
+def trained_latent(latent_dim: int, k) -> int:
+    """The trained generator's latent size: a self-conditioned one (`k` clusters; None: not) gives one
+    component of the shipped generator's `latent_dim` to picking the cluster."""
+    return latent_dim - 1 if k else latent_dim
+
+
+def z_only(conditional, labels, k: int):
+    """The shipped generator of a run self-conditioned on `labels` in `k` clusters: `conditional` (z, label)
+    wrapped so that z's first component picks the cluster by the clusters' shares."""
+    return blocks.self_conditioned_generator(conditional, shares(labels, k))
 
 
 def describe(labels, k: int) -> dict:
