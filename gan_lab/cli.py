@@ -78,7 +78,8 @@ def parser():
                                                         "most real-looking, the generator learns from in the end")
     k.add_argument("--top-k-half-life", type=positive_float, help="images over which top-k's share halves from 1 "
                                                                   "(250,000)")
-    k.add_argument("--lr-decay", choices=("cosine", "constant"), help="learning-rate schedule (cosine needs --epochs)")
+    k.add_argument("--lr-decay", choices=("cosine", "constant"),
+                   help="learning-rate schedule (cosine: to zero over --epochs, else over --minutes)")
     k.add_argument("--extra-faces", type=positive_int, help="faces: procedural faces of other people added to the "
                                                             "training split (more data, free to draw)")
     k.add_argument("--d-base", type=positive_int, help="faces: discriminator width (default --base)")

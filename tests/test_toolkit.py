@@ -11,7 +11,7 @@ from keras import layers
 from gan_lab import GanLabError
 from gan_lab.models import blocks, dcgan
 from gan_lab.models import mnist as mnist_models
-from gan_lab.training import augment, losses, runs, toolkit
+from gan_lab.training import augment, callbacks, losses, runs, toolkit
 from gan_lab.training.gan import GAN
 
 
@@ -189,6 +189,37 @@ def test_separate_learning_rates_and_betas():
     assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-3)
     assert float(gan.d_optimizer.learning_rate) == pytest.approx(4e-3)
     assert gan.d_optimizer.beta_1 == 0.0 and gan.g_optimizer.beta_2 == 0.99
+
+
+def test_a_cosine_rate_decays_over_steps_or_else_over_the_budget():
+    assert isinstance(toolkit.learning_rate(1e-3, "cosine", 100), keras.optimizers.schedules.CosineDecay)
+    assert toolkit.learning_rate(1e-3, "constant", None) == 1e-3
+    rate = toolkit.learning_rate(1e-3, "cosine", None)  # a budget-only run: no known number of steps
+    for spent, expected in ((0.0, 1e-3), (0.5, 5e-4), (1.0, 0.0), (1.3, 0.0)):
+        rate.progress.assign(spent)
+        assert float(rate(0)) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    with pytest.raises(GanLabError, match="Unknown learning-rate decay 'linear'"):
+        toolkit.learning_rate(1e-3, "linear", 100)
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_the_budget_sets_the_rate_before_each_step_from_the_share_spent(digits_subset, xla):
+    """A run resumed with 50 of its 100 seconds spent trains at half the rate (the cosine's middle)."""
+    g, d = mnist_models.build("mlp", latent_dim=8, g_widths=(8,), d_widths=(8,))
+    cfg = toolkit.GAN_OPTIONS | {"lr_g": 1e-3, "lr_d": 4e-3}
+    gan = toolkit.compile_gan(g, d, cfg, steps=None, seed=0, xla=xla)
+    schedules = runs.budget_schedules(gan)
+    assert len(schedules) == 2  # the generator's and the discriminator's
+    budget = callbacks.Budget(seconds=100.0, spent=50.0, schedules=schedules)
+    gan.fit(tf.constant(digits_subset[:32]), batch_size=16, epochs=1, verbose=0, callbacks=[budget])
+    assert 0.5 <= float(schedules[0].progress.numpy()) < 0.6
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * float(
+        schedules[0].progress.numpy()))), rel=1e-5)
+    assert float(gan.d_optimizer.learning_rate) < 4e-3 * 0.55
+    counted = toolkit.compile_gan(g, d, cfg, steps=100, seed=0, xla=False)
+    assert runs.budget_schedules(counted) == []  # a run with a length decays over its steps
+    with pytest.raises(ValueError, match="needs a budget"):
+        callbacks.Budget(seconds=None, schedules=schedules)
 
 
 @pytest.mark.parametrize("epochs, minutes, message", [

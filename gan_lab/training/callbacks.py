@@ -1,6 +1,7 @@
 """Callbacks for GAN-style models: sample grids, atomic checkpoints, a tqdm progress bar."""
 
 import csv
+import math
 import signal
 import sys
 import threading
@@ -23,6 +24,22 @@ def _due(epoch: int, every: int, total, model=None) -> bool:
     return epoch % every == 0 or epoch == total or bool(getattr(model, "stop_training", False))
 
 
+class BudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Cosine decay to zero over a wall-clock budget. A run with only `minutes` has no known number of
+    steps, so the share of its budget spent (`progress`, which `Budget` sets before each step) drives
+    the rate instead of the step count; the run ends at about zero, as an epoch-counted one does."""
+
+    def __init__(self, initial):
+        self.initial = float(initial)
+        self.progress = keras.Variable(0.0, trainable=False, name="budget_progress")
+
+    def __call__(self, step):
+        return self.initial * 0.5 * (1.0 + keras.ops.cos(math.pi * keras.ops.minimum(self.progress, 1.0)))
+
+    def get_config(self):
+        return {"initial": self.initial}
+
+
 class Budget(keras.callbacks.Callback):
     """A wall-clock budget: training stops at the first step boundary after `seconds`, and that
     epoch's end writes the checkpoint and the grid. `spent`: seconds trained before this segment
@@ -30,14 +47,18 @@ class Budget(keras.callbacks.Callback):
 
     An interrupt (Ctrl-C, a notebook's stop button, `kill -INT` or `kill -TERM`) ends the run the
     same way, so an hour-long epoch is not lost: the next step boundary stops it with a checkpoint,
-    the grid and the generator written (`interrupted`). A second interrupt acts at once."""
+    the grid and the generator written (`interrupted`). A second interrupt acts at once.
+
+    `schedules`: BudgetCosine rates, told before each step what share of the budget is spent."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, seconds=None, spent=0.0):
+    def __init__(self, seconds=None, spent=0.0, schedules=()):
         super().__init__()
         self.seconds, self.spent, self.stopped, self.interrupted = seconds, float(spent), False, False
-        self.started, self._previous = time.perf_counter(), {}
+        self.started, self._previous, self.schedules = time.perf_counter(), {}, list(schedules)
+        if self.schedules and not seconds:
+            raise ValueError("a learning rate that decays over the budget needs a budget (seconds)")
 
     def total(self) -> float:
         return self.spent + time.perf_counter() - self.started
@@ -57,6 +78,10 @@ class Budget(keras.callbacks.Callback):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for schedule in self.schedules:
+            schedule.progress.assign(min(self.total() / self.seconds, 1.0))
 
     def on_train_batch_end(self, batch, logs=None):
         if self.interrupted or (self.seconds is not None and self.total() >= self.seconds):

@@ -83,7 +83,7 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
     else:  # nothing to resume: rows left by a run killed before its first checkpoint are stale
         (out / "history.csv").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    budget = callbacks.Budget(minutes * 60 if minutes is not None else None, spent)
+    budget = callbacks.Budget(minutes * 60 if minutes is not None else None, spent, budget_schedules(trainer))
     grid = callbacks.SampleGrid(sample_latents, out / "samples", grid_every, value_range, logdir=out / "logs")
     progress = callbacks.Progress(images_per_epoch, initial_epoch)
     cbs = [budget, grid, callbacks.Checkpoint(ckpt_dir, config, checkpoint_every, keep, budget),
@@ -102,6 +102,12 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
                    "interrupted": budget.interrupted,
                    "total_train_seconds": round(budget.total(), 1)} | roofline(trainer, rate)
     return result
+
+
+def budget_schedules(trainer) -> list:
+    """The trainer's learning rates that decay over the wall-clock budget (a budget-only cosine run)."""
+    rates = [getattr(opt, "_learning_rate", None) for opt in trainer.checkpoint_optimizers().values()]
+    return [rate for rate in rates if isinstance(rate, callbacks.BudgetCosine)]
 
 
 def roofline(trainer, images_per_second) -> dict:

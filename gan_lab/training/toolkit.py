@@ -14,6 +14,7 @@ import tensorflow as tf
 from gan_lab import distribute
 from gan_lab.errors import GanLabError
 from gan_lab.training import augment
+from gan_lab.training.callbacks import BudgetCosine
 from gan_lab.training.gan import GAN
 
 GAN_OPTIONS = {
@@ -26,10 +27,10 @@ GAN_OPTIONS = {
 
 def learning_rate(value, decay, steps):
     """Constant, or cosine-decayed to zero over `steps` (sharper final samples). A run with only a
-    wall-clock budget has no known length: it keeps the rate constant."""
-    if decay == "cosine" and steps:
-        return keras.optimizers.schedules.CosineDecay(value, steps)
-    if decay not in ("cosine", "constant"):
+    wall-clock budget (`steps` None) decays over the budget instead (`callbacks.BudgetCosine`)."""
+    if decay == "cosine":
+        return keras.optimizers.schedules.CosineDecay(value, steps) if steps else BudgetCosine(value)
+    if decay != "constant":
         raise GanLabError(f"Unknown learning-rate decay {decay!r}; choose cosine or constant.")
     return value
 
