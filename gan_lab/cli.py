@@ -56,6 +56,8 @@ def parser():
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--grid-every", type=positive_int, help="epochs between sample grids (mnist 20, faces 2)")
     t.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints (mnist 20, faces 2)")
+    t.add_argument("--keep", type=positive_int, help="checkpoints kept, the newest (3); keep more to judge earlier "
+                                                     "epochs (training.runs.checkpoint_generator)")
     t.add_argument("--xla", action=argparse.BooleanOptionalAction,
                    help="compile the train step with XLA (default: on, except mnist's dcgan)")
     t.add_argument("--max-images", type=positive_int, help="train on the first N images only (quick trials)")

@@ -22,9 +22,9 @@ from gan_lab.training import face_models, mnist, translation
 CYCLEGAN_FLAGS = {name: name for name in ("a", "b", "domains", "people", "image_size", "width", "blocks", "d_width",
                                           "d_layers", "cycle_weight", "identity_weight", "pool_size", "hold_epochs",
                                           "decay_epochs", "load_size", "flip", "skip", "lr", "batch_size", "upsample",
-                                          "grid_every", "checkpoint_every", "xla", "minutes", "seed")} | {"beta1": "beta_1"}
+                                          "grid_every", "checkpoint_every", "keep", "xla", "minutes", "seed")} | {"beta1": "beta_1"}
 RUN_ARGS = ("command", "model", "out", "resume", "argv", "config", "strategy", "devices")
-SHARED = ("lr", "batch_size", "upsample", "grid_every", "checkpoint_every", "xla", "minutes", "seed", "beta1")
+SHARED = ("lr", "batch_size", "upsample", "grid_every", "checkpoint_every", "keep", "xla", "minutes", "seed", "beta1")
 
 def _train_options(args) -> dict:
     """The options given on the command line, for the model's train function."""
@@ -33,7 +33,7 @@ def _train_options(args) -> dict:
     if own:
         raise GanLabError(f"{', '.join(own)}: options of the CycleGAN (gan-lab train cyclegan), not of {args.model}.")
     given = {"arch": args.arch, "loss": args.loss, "batch_size": args.batch_size, "grid_every": args.grid_every,
-             "checkpoint_every": args.checkpoint_every, "xla": args.xla, "max_images": args.max_images,
+             "checkpoint_every": args.checkpoint_every, "keep": args.keep, "xla": args.xla, "max_images": args.max_images,
              "minutes": args.minutes}
     toolkit = {"augment": args.augment, "cutout": args.cutout, "d_norm": args.d_norm, "upsample": args.upsample,
                "r1_gamma": args.r1_gamma, "r1_every": args.r1_every, "lr": args.lr, "lr_g": args.lr_g,

@@ -12,7 +12,7 @@ import pytest
 
 from gan_lab import modelfolder
 from gan_lab.cli import main
-from gan_lab.training import checkpoints
+from gan_lab.training import checkpoints, runs
 
 SMALL = ["--arch", "mlp", "--max-images", "256", "--checkpoint-every", "1", "--grid-every", "1"]
 
@@ -115,6 +115,16 @@ def test_corrupt_checkpoint_and_other_architecture_are_refused_on_resume(tmp_pat
     broken = gan_lab("train", "mnist", "--epochs", "2", "--out", str(out), "--resume", *SMALL)
     assert broken.returncode == 1 and f"{newest} is corrupt" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+@pytest.mark.slow
+def test_keep_holds_more_checkpoints_to_judge_earlier_epochs(tmp_path, gan_lab):
+    out = tmp_path / "run"
+    assert gan_lab("train", "mnist", "--epochs", "5", "--keep", "4", "--out", out, *SMALL).returncode == 0
+    assert [p.name for p in checkpoints.list_checkpoints(out / "checkpoints")] == \
+        [f"{checkpoints.PREFIX}{e:06d}" for e in (2, 3, 4, 5)]
+    assert runs.checkpoint_generator(out, 2).output_shape == (None, 28, 28, 1)
+    assert gan_lab("train", "mnist", "--epochs", "1", "--keep", "0", "--out", tmp_path / "x").returncode == 2
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from gan_lab.training.vae import VAE
 EXTRA_SEED = 1  # the extra training faces: a set of its own, no person shared with the seed-0 set
 COMMON = {"data": face_sets.PROCEDURAL, "n_faces": 20_000, "image_size": 64, "latent_dim": 128, "base": 24,
           "batch_size": 64, "lr_decay": "cosine", "xla": True, "grid_every": 2, "checkpoint_every": 2,
-          "max_images": None, "minutes": None, "extra_faces": 0}
+          "keep": 3, "max_images": None, "minutes": None, "extra_faces": 0}
 # XLA compiles the train step: the DCGAN at base 32 trained at 113 against 93 images/s without it.
 # The style-based model takes StyleGAN2-ADA's small-data settings ("cifar" config: Adam 0.0025 with betas
 # (0, 0.99), R1 gamma 0.01 every 16 D steps, no label smoothing, EMA half-life 10k
@@ -124,7 +124,7 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
     result = fit(trainer, batches, out, config, epochs,
                  images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, _latent(cfg), seed), grid_every=cfg["grid_every"],
-                 checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
+                 checkpoint_every=cfg["checkpoint_every"], keep=cfg["keep"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
                    "batch_size": cfg["batch_size"], "base_width": cfg["base"]}
     if strategy is not None:

@@ -18,7 +18,7 @@ NUM_CLASSES = 10
 DEFAULTS = GAN_OPTIONS | {"arch": "mlp", "latent_dim": 100, "batch_size": 64, "lr": 4e-4, "cutout": 0.25, "d_norm": "none",
                           "xla": None, "g_widths": None, "d_widths": None, "d_mbstd": False,
                           "clusters": None,
-                          "grid_every": 20, "checkpoint_every": 20,
+                          "grid_every": 20, "checkpoint_every": 20, "keep": 3,
                           "minutes": None}
 
 
@@ -52,7 +52,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     batches = mnist_data.dataset(images, cfg["batch_size"], seed, labels=labels, drop_remainder=True)
     result = fit(gan, batches, out, config, epochs, images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, _latent(cfg), seed), grid_every=cfg["grid_every"],
-                 checkpoint_every=cfg["checkpoint_every"], resume=resume, minutes=cfg["minutes"])
+                 checkpoint_every=cfg["checkpoint_every"], keep=cfg["keep"], resume=resume, minutes=cfg["minutes"])
     result.info |= {"data_source": digits.source, "train_images": len(images), "architecture": cfg["arch"],
                    "loss": cfg["loss"], "seed": seed, "batch_size": cfg["batch_size"],
                    "toolkit": {k: cfg[k] for k in (*GAN_OPTIONS, "d_mbstd")}}

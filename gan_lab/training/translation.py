@@ -61,6 +61,7 @@ class Config:
     minutes: float = None
     grid_every: int = 1
     checkpoint_every: int = 1
+    keep: int = 3  # checkpoints kept, the newest
     xla: bool = False  # XLA ran this model's train step at half the speed (GroupNormalization)
 
     def save(self, path) -> Path:
@@ -180,7 +181,7 @@ def train(cfg: Config, out, resume=False, strategy=None):
     config = dict(zip(RUN_KEYS, ("faces-cyclegan", "cyclegan"))) | dataclasses.asdict(cfg)
     result = fit(trainer, data, out, config, cfg.epochs, images_per_epoch=steps * cfg.batch_size,
                  sample_latents=sample_panel(a, b, seed=cfg.seed), grid_every=cfg.grid_every,
-                 checkpoint_every=cfg.checkpoint_every, resume=resume, minutes=cfg.minutes)
+                 checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, resume=resume, minutes=cfg.minutes)
     for name, net in (("a2b", trainer.g_ab), ("b2a", trainer.g_ba)):
         modelfolder.save_keras(net, Path(out) / f"{name}.keras")
     modelfolder.write_info(out, task="translation", architecture="cyclegan", domains=source,
