@@ -216,6 +216,12 @@ def test_the_budget_sets_the_rate_before_each_step_from_the_share_spent(digits_s
     assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * float(
         schedules[0].progress.numpy()))), rel=1e-5)
     assert float(gan.d_optimizer.learning_rate) < 4e-3 * 0.55
+    # The compiled step reads the rate each time: with the budget spent, the rate is zero and a step changes nothing.
+    spent = [w.numpy() for w in gan.generator.trainable_weights + gan.discriminator.trainable_weights]
+    gan.fit(tf.constant(digits_subset[:16]), batch_size=16, epochs=1, verbose=0,
+            callbacks=[callbacks.Budget(seconds=100.0, spent=100.0, schedules=schedules)])
+    for before, after in zip(spent, gan.generator.trainable_weights + gan.discriminator.trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
     counted = toolkit.compile_gan(g, d, cfg, steps=100, seed=0, xla=False)
     assert runs.budget_schedules(counted) == []  # a run with a length decays over its steps
     with pytest.raises(ValueError, match="needs a budget"):
