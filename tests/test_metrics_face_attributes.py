@@ -4,6 +4,7 @@ import pytest
 from gan_lab import GanLabError, paths
 from gan_lab.data import celeba, procedural_faces
 from gan_lab.metrics import face_attributes as face_metrics
+from gan_lab.runtime import load_generator
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,12 @@ def test_the_ship_score_is_the_worse_of_the_two_frechet_ratios():
 @pytest.mark.slow
 def test_judge_folder_scores_a_shipped_face_generator():
     score = face_metrics.judge_folder(paths.shipped("faces-dcgan"), n=50, n_faces=1_500)
-    assert 1.0 < score < 100.0  # a ratio to the real-vs-real reference: above 1, far below noise
+    generator = load_generator(paths.shipped("faces-dcgan") / "generator.keras")
+    figures = face_metrics.judge(generator.generate, generator.latent_dim, n=50, n_faces=1_500)
+    assert score == pytest.approx(face_metrics.ship_score(figures))  # the same judge, the worse Fréchet ratio
+    # A ratio to the real-vs-real reference, far below noise's; with 50 faces that reference is itself
+    # noisy, so a good model may score below 1 (the shipped DCGAN: 0.93).
+    assert 0.3 < score < 100.0
 
 
 def test_shipped_face_models_are_ranked_by_their_recorded_scores(tmp_path):
