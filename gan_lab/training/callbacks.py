@@ -80,8 +80,10 @@ class Budget(keras.callbacks.Callback):
         self._previous = {}
 
     def on_train_batch_begin(self, batch, logs=None):
-        for schedule in self.schedules:
-            schedule.progress.assign(min(self.total() / self.seconds, 1.0))
+        if self.schedules:
+            share = min(self.total() / self.seconds, 1.0)
+            for schedule in self.schedules:
+                schedule.progress.assign(share)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.interrupted or (self.seconds is not None and self.total() >= self.seconds):
