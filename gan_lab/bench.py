@@ -115,6 +115,8 @@ class CpuSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        if not self.samples:  # a short run on a busy machine: one sample since the priming call
+            self.samples.append((time.perf_counter() - self.t0, psutil.cpu_percent(percpu=True)))
 
     def mean_per_core(self):
         return _mean_per_core(self.samples)

@@ -21,6 +21,13 @@ def test_sgemm_probe_and_cpu_sampler():
     assert len(per_core) >= 1 and all(0 <= c <= 100 for c in per_core) and max(per_core) > 0
 
 
+def test_a_run_shorter_than_the_sampling_interval_still_gets_a_sample():
+    with bench.CpuSampler(interval=10) as cpu:  # the thread never wakes: one sample taken on exit
+        bench.sgemm_peak(n=256, seconds=0.1)
+    per_core = cpu.mean_per_core()
+    assert len(per_core) >= 1 and all(0 <= c <= 100 for c in per_core)
+
+
 def test_the_machine_is_described_by_processor_cores_and_peak():
     import os
     import re
