@@ -1,4 +1,5 @@
-"""Quality figures: digits (`metrics.digits`), faces (`metrics.face_attributes`), Fréchet distance."""
+"""Quality figures: digits (`metrics.digits`), faces (`metrics.face_attributes`), Fréchet distance, and
+whether a classifier tells generated images from real ones (`metrics.two_sample`)."""
 
 from gan_lab.metrics.digits import (CLASSIFIER_NAME, CONFIDENCE, classify, digit_classifier,
                                     digit_figures, digit_quality, digit_table, ship_classifier,
