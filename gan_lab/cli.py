@@ -36,6 +36,11 @@ def widths(text):
     return tuple(positive_int(part) for part in text.split(","))
 
 
+def epoch_list(text):
+    """'4,8,12' -> [4, 8, 12]; 'all' stays 'all' (every kept checkpoint)."""
+    return text if text == "all" else list(widths(text))
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gan-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -168,6 +173,18 @@ def parser():
     b.add_argument("--json", help="write the results as JSON")
     b.add_argument("--plot", help="write a bar chart PNG")
     b.set_defaults(command="bench")
+    j = sub.add_parser("judge", help="the face judge (Fréchet ratios, attributes, yaw, two-sample test) on face "
+                                      "models, generator files or a run's kept epochs, one row each")
+    j.add_argument("models", nargs="+", help="model folders or generator files; with --epochs, run folders")
+    j.add_argument("--epochs", type=epoch_list, help="judge a run's kept checkpoints: comma-separated epochs, or all")
+    j.add_argument("--seed", type=int, default=1, help="latent seed of the generated faces (default 1, as shipped)")
+    j.add_argument("-n", type=positive_int, default=1000, help="faces per side (default 1000, as shipped)")
+    j.add_argument("--n-faces", type=positive_int, default=20_000,
+                   help="procedural faces drawn for the real test faces (default 20000, as shipped)")
+    j.add_argument("--two-sample", action=argparse.BooleanOptionalAction, default=True,
+                   help="also the share of faces a classifier two-sample test catches (~20 s a model; default on)")
+    j.add_argument("--json", help="write the rows as JSON")
+    j.set_defaults(command="judge")
     tr = sub.add_parser("translate", help="faces into the other domain, through a CycleGAN model folder")
     tr.add_argument("model", help="a CycleGAN folder holding a2b.* and b2a.* (e.g. models/faces-cyclegan)")
     tr.add_argument("images", nargs="+", help="image files, any size and format (center-cropped, resized)")

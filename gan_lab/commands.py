@@ -146,6 +146,20 @@ def cmd_generate(args):
     print(f"{args.n} images from {gen.path.name} ({gen.backend}) -> {args.out}")
 
 
+def cmd_judge(args):
+    from gan_lab import judging
+    from gan_lab.metrics import face_attributes
+
+    classifier, rows = face_attributes.load_classifier(), {}
+    for name, generator in judging.candidates(args.models, args.epochs):
+        start = time.perf_counter()
+        rows[name] = judging.row(generator, args.seed, args.n, args.two_sample, classifier, n_faces=args.n_faces)
+        print(f"judged {name} in {time.perf_counter() - start:.0f} s", flush=True)
+    print(judging.table(rows))
+    if args.json:
+        print(f"-> {judging.save(rows, args.json)}")
+
+
 def cmd_translate(args):
     written = translator.translate_files(args.model, args.images, args.to, args.out, args.backend)
     print(f"{len(written)} of {len(args.images)} images translated to domain {args.to} -> {args.out}")

@@ -59,4 +59,5 @@ def judge(generate, latent_dim, n=1_000, seed=1, data="procedural", n_faces=20_0
     real = face_sets.read(data, "test", n=n_faces, verbose=False).images[:n]
     z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
     generated = np.concatenate([generate(z[i:i + 250]) for i in range(0, n, 250)])
-    return caught(real, generated, seed=seed, **options) | {"judge": {"n": n, "seed": seed, "data": str(data)}}
+    return caught(real, generated, seed=seed, **options) | {"judge": {"n": n, "seed": seed, "data": str(data),
+                                                                       "n_faces": n_faces}}
