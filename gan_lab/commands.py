@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import (bench, cluster, convert, distribute, identity_grid, images, modelfolder, plots, scale, serve,
-                     translator)
+from gan_lab import (bench, cluster, convert, distribute, identity_grid, images, judging, modelfolder, plots, scale,
+                     serve, translator)
 from gan_lab.data import folders
+from gan_lab.metrics import face_attributes
 from gan_lab.cli import TRAINABLE
 from gan_lab.errors import GanLabError
 from gan_lab.runtime import load_generator
@@ -147,9 +148,6 @@ def cmd_generate(args):
 
 
 def cmd_judge(args):
-    from gan_lab import judging
-    from gan_lab.metrics import face_attributes
-
     classifier, rows = face_attributes.load_classifier(), {}
     for name, generator in judging.candidates(args.models, args.epochs):
         start = time.perf_counter()

@@ -17,7 +17,7 @@ LAYERS = [
     {"training", "convert", "runtime", "client"},
     {"metrics", "editing", "bench", "plots", "style_space", "translator"},
     {"widgets", "identity_grid", "cli", "commands", "notebooks", "__main__", "release", "bench_panel",
-     "serve", "scale"},
+     "serve", "scale", "judging"},
 ]
 
 
