@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_lab import bench, convert, modelfolder
-from gan_lab.metrics import face_attributes
+from gan_lab.metrics import face_attributes, two_sample
 from gan_lab.runtime import load_generator
 
 
@@ -46,8 +46,19 @@ def finish(run_folder, ship_to, quality, exported, made_by, **info) -> dict:
     "reason": ...} when nothing is to be shipped (a quick run)."""
     modelfolder.write_info(run_folder, quality=face_attributes.summary(quality), judge=quality["judge"],
                            openvino_latency_ms={"median": round(exported["median_ms"], 3), "p95": round(exported["p95_ms"], 3)},
-                           made_by=made_by, **info)
+                           made_by=made_by, **_two_sample(run_folder, quality["judge"]), **info)
     if not ship_to:
         return {"shipped": False, "reason": "not shipped: this run ships nowhere (a quick run never touches models/)"}
     same = {k: quality["judge"][k] for k in ("n", "seed", "data", "n_faces")}
     return modelfolder.ship_if_better(run_folder, ship_to, lambda folder: face_attributes.judge_folder(folder, **same))
+
+
+def _two_sample(run_folder, judge) -> dict:
+    """{"two_sample": the share of the run's faces a classifier two-sample test catches, on the judge's
+    faces}, for its card; {} when the judge drew too few faces to train the detector (a quick run)."""
+    if judge["n"] < two_sample.MIN_IMAGES:
+        return {}
+    generator = load_generator(Path(run_folder) / "generator.keras")
+    result = two_sample.judge(generator.generate, generator.latent_dim, judge["n"], judge["seed"], judge["data"],
+                              judge["n_faces"])
+    return {"two_sample": two_sample.card(result)}

@@ -11,6 +11,7 @@ import pytest
 from gan_lab import GanLabError, bench
 from gan_lab.data import procedural_faces
 from gan_lab.metrics import face_attributes as face_metrics
+from gan_lab.metrics import two_sample
 from gan_lab.models import dcgan, vae
 from gan_lab.runtime import load_generator
 from gan_lab.training import face_models as face_training
@@ -155,9 +156,9 @@ def test_release_judges_converts_times_and_ships_only_what_beats_the_shipped_mod
 
     run, shipped = tmp_path / "run", tmp_path / "shipped"
     face_training.train("dcgan", run, 1, data=str(face_folder), seed=1, **TINY)
-    judge = {"n": 20, "n_faces": 1_500}
+    judge = {"n": 50, "n_faces": 1_500}
     compared = release.judge_beside_shipped(run, shipped, **judge)
-    assert list(compared) == ["this run"] and compared["this run"]["judge"]["n"] == 20  # nothing shipped yet
+    assert list(compared) == ["this run"] and compared["this run"]["judge"]["n"] == 50  # nothing shipped yet
     exported = release.convert_and_time(run, seed=1, seconds=0.2)
     assert (run / "generator.xml").exists() and exported["report"]["ovc_command"].startswith("ovc")
     assert 0 < exported["median_ms"] <= exported["p95_ms"] and exported["generator"].backend == "openvino"
@@ -168,6 +169,10 @@ def test_release_judges_converts_times_and_ships_only_what_beats_the_shipped_mod
     card = modelfolder.read_info(shipped)
     assert card["made_by"] == {"notebook": "test"} and card["openvino_latency_ms"]["median"] > 0
     assert card["quality"] == json.loads(json.dumps(face_metrics.summary(quality)))
+    generator = load_generator(run / "generator.keras")
+    caught = two_sample.judge(generator.generate, generator.latent_dim, 50, 1, n_faces=1_500)
+    assert card["two_sample"] == json.loads(json.dumps(two_sample.card(caught)))  # the share the detector catches
+    assert release._two_sample(run, {"n": 20}) == {}  # too few faces to train the detector on: not recorded
     again = release.finish(run, shipped, quality, exported, made_by={"notebook": "test"})  # the same model: not better
     assert not again["shipped"] and again["reason"].startswith("kept the shipped model")
     assert release.judge_beside_shipped(run, shipped, **judge).keys() == {"this run", "shipped model"}

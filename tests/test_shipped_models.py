@@ -137,3 +137,12 @@ def test_the_second_digit_judge_is_shipped_and_reads_real_digits():
         verdicts[name] = probs.argmax(1)
     first, second = verdicts.values()
     assert (first == second).mean() >= 0.97  # two judges of different build, mostly of one mind
+
+
+def test_face_cards_record_the_two_sample_test_on_the_judge_s_faces():
+    cards = {name: json.loads((paths.shipped(name) / "model.json").read_text())["two_sample"]
+             for name in ("faces-stylegan", "faces-dcgan", "faces-vae")}
+    for name, entry in cards.items():
+        assert 0.5 <= entry["caught"] <= 1 and entry["n"] == 1000 and entry["seed"] == 1, name
+        assert entry["n_test"] == 600 and entry["detector_epochs"] == 30, name
+    assert cards["faces-stylegan"]["caught"] < min(cards["faces-dcgan"]["caught"], cards["faces-vae"]["caught"])

@@ -20,6 +20,8 @@ from gan_lab.errors import GanLabError
 from gan_lab.images import to_float
 from gan_lab.repro import seed_everything
 
+MIN_IMAGES = 50  # of each kind: fewer leave the held-out share too small to read
+
 
 def detector(shape) -> keras.Model:
     """Real-or-generated: three stride-2 convolutions, global average pooling, one logit."""
@@ -37,8 +39,8 @@ def caught(real, generated, seed=0, epochs=30, held_out=0.3, batch_size=64) -> d
     if real.shape[1:] != generated.shape[1:] or real.ndim != 4:
         raise GanLabError(f"Real {real.shape} and generated {generated.shape} images must be (n, h, w, c) of one size.")
     n = min(len(real), len(generated))
-    if n < 50:
-        raise GanLabError(f"The two-sample test needs at least 50 images of each kind (got {n}); pass more.")
+    if n < MIN_IMAGES:
+        raise GanLabError(f"The two-sample test needs at least {MIN_IMAGES} images of each kind (got {n}); pass more.")
     seed_everything(seed)
     x = np.concatenate([to_float(real[:n]), to_float(generated[:n])]).astype(np.float32)
     y = np.concatenate([np.zeros(n), np.ones(n)]).astype(np.float32)
@@ -50,7 +52,7 @@ def caught(real, generated, seed=0, epochs=30, held_out=0.3, batch_size=64) -> d
     guess = keras.ops.convert_to_numpy(model.predict(x[cut:], batch_size=256, verbose=0))[:, 0] > 0
     accuracy = float(np.mean(guess == (y[cut:] > 0.5)))
     return {"accuracy": accuracy, "stderr": float(np.sqrt(accuracy * (1 - accuracy) / (2 * n - cut))),
-            "n_test": 2 * n - cut, "n_train": cut}
+            "n_test": 2 * n - cut, "n_train": cut, "epochs": epochs}
 
 
 def judge(generate, latent_dim, n=1_000, seed=1, data="procedural", n_faces=20_000, **options) -> dict:
@@ -61,3 +63,9 @@ def judge(generate, latent_dim, n=1_000, seed=1, data="procedural", n_faces=20_0
     generated = np.concatenate([generate(z[i:i + 250]) for i in range(0, n, 250)])
     return caught(real, generated, seed=seed, **options) | {"judge": {"n": n, "seed": seed, "data": str(data),
                                                                        "n_faces": n_faces}}
+
+
+def card(result) -> dict:
+    """What a model card records of a `judge` result: the share caught, its standard error and the settings."""
+    return {"caught": round(result["accuracy"], 3), "stderr": round(result["stderr"], 3), "n_test": result["n_test"],
+            "detector_epochs": result["epochs"], **result["judge"]}
