@@ -52,6 +52,7 @@ KEY, PRESSES = "ArrowRight", 5                # noUiSlider handle: one step per 
 
 START_TIMEOUT = 60     # s: server answering, page loaded, kernel idle
 RUN_TIMEOUT = 240      # s: Run All until the widget is shown and no cell is still queued (07 quick: ~60 s)
+WIDGET_GRACE = 15      # s: after the last cell, for a widget's view to be drawn
 CHANGE_TIMEOUT = 20    # s: slider moved until the picture is redrawn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.subprocess,
@@ -180,19 +181,22 @@ _QUEUED = "() => [...document.querySelectorAll('.jp-InputArea-prompt')].some(p =
 
 def _run_all_and_wait_for(page, selector, timeout):
     """Run → Run All Cells, then wait until `selector` is shown and no cell is queued or running.
-    Fails early, with the cells' error outputs, when the run ends without it."""
+    Fails early, with the cells' error outputs, when the run ends without it: after a grace period,
+    since a widget's view is drawn after its cell finishes (a busy machine drew it late)."""
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))
     page.locator(".lm-Menu-item").filter(has=label).click()
-    deadline, started, shown = time.monotonic() + timeout, False, False
+    deadline, started, shown, ended = time.monotonic() + timeout, False, False, None
     while time.monotonic() < deadline:
         shown = shown or page.locator(selector).count() > 0
         queued = page.evaluate(_QUEUED)
-        started = started or queued
+        started, ended = started or queued, None if queued else ended
         if shown and not queued:
             return
         if started and not queued and not shown:
-            break
+            ended = ended or time.monotonic()
+            if time.monotonic() - ended > WIDGET_GRACE:
+                break
         time.sleep(0.25)
     errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
     raise AssertionError(f"no {selector!r} after Run All ({'finished' if started else 'never started'}, "
