@@ -185,6 +185,16 @@ def parser():
                    help="also the share of faces a classifier two-sample test catches (~20 s a model; default on)")
     j.add_argument("--json", help="write the rows as JSON")
     j.set_defaults(command="judge")
+    sh = sub.add_parser("ship", help="release a face run (its final generator or a kept epoch) as a model folder in "
+                                     "the run, judged, exported and timed; shipped only if it beats the shipped model")
+    sh.add_argument("run", help="the --out folder of gan-lab train dcgan|stylegan|vae")
+    sh.add_argument("--epoch", type=positive_int, help="a kept checkpoint's averaged generator (default: the final one)")
+    sh.add_argument("--to", help="the shipped folder to beat (default: models/faces-ARCHITECTURE)")
+    sh.add_argument("--note", help="a sentence for the card (why this epoch, pauses, ...)")
+    sh.add_argument("-n", type=positive_int, default=1000, help="faces per side for the judge (default 1000, as shipped)")
+    sh.add_argument("--n-faces", type=positive_int, default=20_000,
+                    help="procedural faces drawn for the real test faces (default 20000, as shipped)")
+    sh.set_defaults(command="ship")
     tr = sub.add_parser("translate", help="faces into the other domain, through a CycleGAN model folder")
     tr.add_argument("model", help="a CycleGAN folder holding a2b.* and b2a.* (e.g. models/faces-cyclegan)")
     tr.add_argument("images", nargs="+", help="image files, any size and format (center-cropped, resized)")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import (bench, cluster, convert, distribute, identity_grid, images, judging, modelfolder, plots, scale,
-                     serve, translator)
+from gan_lab import (bench, cluster, convert, distribute, identity_grid, images, judging, modelfolder, paths, plots,
+                     release, scale, serve, translator)
 from gan_lab.data import folders
 from gan_lab.metrics import face_attributes
 from gan_lab.cli import TRAINABLE
@@ -156,6 +156,15 @@ def cmd_judge(args):
     print(judging.table(rows))
     if args.json:
         print(f"-> {judging.save(rows, args.json)}")
+
+
+def cmd_ship(args):
+    decision = release.ship_run(args.run, args.epoch, args.to, args.note, n=args.n, n_faces=args.n_faces)
+    figures = decision["summary"]
+    print(f"epoch {args.epoch or 'final'}: layout Fréchet {figures['layout_frechet_ratio']:.2f}x, feature Fréchet "
+          f"{figures['frechet_ratio']:.2f}x, worst attribute {100 * figures['max_rate_gap']:.1f} points, "
+          f"yaw spread {figures['yaw_spread']:.0%}")
+    print(f"{decision['reason']}; the release is in {paths.shown(decision['folder'])}")
 
 
 def cmd_translate(args):

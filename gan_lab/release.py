@@ -5,15 +5,22 @@ through OpenVINO, write the run's card, and ship it only if it beats the shipped
     compared = release.judge_beside_shipped(result.out, "../models/faces-dcgan", n=1000)
     exported = release.convert_and_time(result.out, seed=0)
     decision = release.finish(result.out, "../models/faces-dcgan", compared["this run"], exported, made_by={...})
+
+`ship_run` is the same sequence from the shell (`gan-lab ship RUN --epoch N`): a long background run's
+chosen epoch becomes a model folder inside the run, and is shipped only if it beats the shipped model.
 """
 
+import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from gan_lab import bench, convert, modelfolder
+from gan_lab import bench, convert, modelfolder, paths, style_space
+from gan_lab.errors import GanLabError
 from gan_lab.metrics import face_attributes, two_sample
 from gan_lab.runtime import load_generator
+from gan_lab.training import runs
 
 
 def judge_beside_shipped(run_folder, shipped_folder, **judge) -> dict:
@@ -33,9 +40,14 @@ def convert_and_time(run_folder, seed=0, seconds=3.0) -> dict:
     OpenVINO one), "median_ms", "p95_ms", "calls"}."""
     run_folder = Path(run_folder)
     report = convert.convert(run_folder / "generator.keras", run_folder, seed=seed)
-    generator = load_generator(run_folder / "generator.xml")
+    return {"report": report} | time_one_face(run_folder, seed, seconds)
+
+
+def time_one_face(folder, seed=0, seconds=3.0) -> dict:
+    """One face at a time through the folder's generator.xml: {"generator", "median_ms", "p95_ms", "calls"}."""
+    generator = load_generator(Path(folder) / "generator.xml")
     _, latencies = bench.time_requests(generator.generate, lambda: generator.sample_latents(1, seed), seconds=seconds)
-    return {"report": report, "generator": generator, "median_ms": float(np.median(latencies)),
+    return {"generator": generator, "median_ms": float(np.median(latencies)),
             "p95_ms": float(np.percentile(latencies, 95)), "calls": len(latencies)}
 
 
@@ -62,3 +74,62 @@ def _two_sample(run_folder, judge) -> dict:
     result = two_sample.judge(generator.generate, generator.latent_dim, judge["n"], judge["seed"], judge["data"],
                               judge["n_faces"])
     return {"two_sample": two_sample.card(result)}
+
+
+def ship_run(run, epoch=None, to=None, note=None, **judge) -> dict:
+    """Release a face training run: its final generator, or the averaged generator of its kept checkpoint
+    `epoch`, becomes the model folder RUN/releases/epoch-N (judged, exported with parity gates, timed,
+    its card naming the run's commands, the epoch and `note`), shipped to `to` (default: the shipped
+    folder of the run's architecture) only if it beats the model there. `judge`: `face_attributes.judge`
+    options (default: the shipped models' judge). Returns finish()'s decision with "folder" and "summary"."""
+    run = Path(run)
+    card = modelfolder.read_info(run)
+    if card.get("architecture") not in ("dcgan", "stylegan", "vae") or card.get("image_shape") != [64, 64, 3]:
+        raise GanLabError(f"{run} is not a finished face training run (its model.json names no 64x64 face architecture; the judge reads those); "
+                          "give the --out folder of `gan-lab train dcgan|stylegan|vae`.")
+    epoch = int(card["epochs"] if epoch is None else epoch)
+    final = epoch == card["epochs"] and (run / "generator.keras").exists()
+    model = None if final else runs.checkpoint_generator(run, epoch)  # refused before anything is written
+    out = run / "releases" / f"epoch-{epoch}"
+    out.mkdir(parents=True, exist_ok=True)
+    if final:  # the run's own files (a VAE ships its encoder too)
+        for name in ("generator.keras", "encoder.keras"):
+            if (run / name).exists():
+                shutil.copyfile(run / name, out / name)
+    else:
+        modelfolder.save_keras(model, out / "generator.keras")
+    seconds = _seconds_until(run, epoch, card)
+    dropped = ("commands", "quality", "judge", "two_sample", "made_by")  # the run's, not this release's
+    modelfolder.write_info(out, **{k: v for k, v in card.items() if k not in dropped} | {
+        "epochs": epoch, "train_seconds": seconds, "total_train_seconds": seconds})
+    generator = load_generator(out / "generator.keras")
+    quality = face_attributes.judge(generator.generate, generator.latent_dim, **judge)
+    precision = _export(out, card.get("style_based", False))
+    made_by = {"commands": card.get("commands", []), "run": paths.shown(run), "epoch": epoch,
+               "train_minutes": round(seconds / 60, 1), "budget_minutes": card.get("budget_minutes")}
+    made_by |= {"note": note} if note else {}
+    ship_to = to or paths.shipped(f"faces-{card['architecture']}")
+    decision = finish(out, str(ship_to), quality, time_one_face(out), made_by=made_by, ir_weights=precision)
+    return decision | {"folder": out, "summary": face_attributes.summary(quality)}
+
+
+def _seconds_until(run, epoch, card) -> float:
+    """Training seconds of the run's epochs up to `epoch`, from its history.csv (the card's total without one)."""
+    history = Path(run) / "history.csv"
+    if not history.exists():
+        return float(card.get("total_train_seconds", card.get("train_seconds", 0.0)))
+    with open(history, newline="") as f:
+        return round(sum(float(r["seconds"]) for r in csv.DictReader(f) if int(r["epoch"]) <= epoch), 1)
+
+
+def _export(folder, style_based) -> str:
+    """Convert the folder's generator (a style-based one as its three networks); FP16 IR weights unless
+    they miss the parity gate, then FP32 (a generator whose raw outputs reach beyond [-1, 1]). Returns which."""
+    export = style_space.export if style_based else convert.convert
+    try:
+        export(Path(folder) / "generator.keras", folder, verbose=False)
+        return "fp16"
+    except GanLabError as err:
+        print(f"FP16 weights missed the parity gate ({err}); exporting with FP32 weights.")
+        export(Path(folder) / "generator.keras", folder, fp32=True, verbose=False)
+        return "fp32"

@@ -1,7 +1,9 @@
-"""`gan-lab judge`: the face judge on model folders, generator files and a run's kept epochs."""
+"""`gan-lab judge` (the face judge on model folders, generator files and a run's kept epochs) and
+`gan-lab ship` (a run's chosen epoch released and shipped only if better)."""
 
 import json
 
+import numpy as np
 import pytest
 
 from gan_lab import cli, paths
@@ -9,7 +11,10 @@ from gan_lab.metrics import face_attributes as face_metrics
 from gan_lab.metrics import two_sample
 from gan_lab.data import procedural_faces
 from gan_lab.runtime import load_generator
+from gan_lab.runtime.adapters import Generator
+from gan_lab.runtime.keras_runner import KerasRunner
 from gan_lab.training import face_models as face_training
+from gan_lab.training import runs
 
 FACES = ["-n", "50", "--n-faces", "1500"]  # the judge's real faces: 150 test faces of unseen people
 
@@ -52,3 +57,49 @@ def test_judge_refuses_what_it_cannot_read(tiny_run, tmp_path, capsys):
     assert "keeps no checkpoints to judge; train with --keep N" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["judge", str(tiny_run), "--epochs", "4,x"])
+
+
+SHIP = ["-n", "50", "--n-faces", "1500"]  # the judge behind `ship`, as small as the tests above
+
+
+@pytest.mark.slow
+def test_ship_releases_a_kept_epoch_and_ships_only_what_beats_the_shipped_model(tiny_run, tmp_path, capsys):
+    to = tmp_path / "shipped"
+    assert cli.main(["ship", str(tiny_run), "--epoch", "1", "--to", str(to), "--note", "a test", *SHIP]) == 0
+    assert "shipped: nothing was shipped yet" in capsys.readouterr().out
+    card = json.loads((to / "model.json").read_text())
+    assert card["epochs"] == 1 and card["made_by"]["epoch"] == 1 and card["made_by"]["note"] == "a test"
+    assert card["ir_weights"] in ("fp16", "fp32") and card["judge"]["n"] == 50 and "two_sample" in card
+    assert (to / "generator.xml").exists() and (tiny_run / "releases" / "epoch-1" / "generator.onnx").exists()
+    z = load_generator(to).sample_latents(4, seed=0)
+    expected = Generator(KerasRunner(tiny_run / "generator.keras", model=runs.checkpoint_generator(tiny_run, 1)))
+    np.testing.assert_array_equal(load_generator(to / "generator.keras").generate(z), expected.generate(z))
+    assert cli.main(["ship", str(tiny_run), "--epoch", "1", "--to", str(to), *SHIP]) == 0  # the same model again
+    assert "kept the shipped model" in capsys.readouterr().out
+    assert cli.main(["ship", str(tiny_run), "--to", str(to), *SHIP]) == 0  # the final generator: epoch 2
+    assert (tiny_run / "releases" / "epoch-2" / "generator.xml").exists() and "epoch final" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ship_refuses_a_folder_that_is_not_a_face_run_and_an_epoch_it_did_not_keep(tiny_run, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["ship", str(tmp_path / "empty"), *SHIP]) == 1
+    assert "is not a finished face training run" in capsys.readouterr().err
+    assert cli.main(["ship", str(paths.shipped("mnist")), "--to", str(tmp_path / "x"), *SHIP]) == 1
+    assert "is not a finished face training run" in capsys.readouterr().err
+    assert cli.main(["ship", str(tiny_run), "--epoch", "7", "--to", str(tmp_path / "x"), *SHIP]) == 1
+    assert "choose one of those epochs" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_ship_exports_a_style_based_run_as_its_three_networks(tiny_run, tmp_path):
+    from gan_lab import release
+    faces = tiny_run.parent / "faces"
+    run = tmp_path / "sg"
+    face_training.train("stylegan", run, 1, data=str(faces), n_faces=160, base=4, cap=16, w_dim=16, latent_dim=16,
+                        batch_size=16, max_images=64, checkpoint_every=1)
+    decision = release.ship_run(run, to=tmp_path / "shipped", n=50, n_faces=1_500)
+    assert decision["shipped"] and decision["folder"] == run / "releases" / "epoch-1"
+    card = json.loads((tmp_path / "shipped" / "model.json").read_text())
+    assert card["style_based"] and card["chain_parity"]["max_abs"] <= 1e-2
+    assert all((tmp_path / "shipped" / f"{stem}.xml").exists() for stem in ("generator", "mapping", "synthesis"))
