@@ -161,7 +161,7 @@ def cmd_judge(args):
 def cmd_ship(args):
     decision = release.ship_run(args.run, args.epoch, args.to, args.note, n=args.n, n_faces=args.n_faces)
     figures = decision["summary"]
-    print(f"epoch {args.epoch or 'final'}: layout Fréchet {figures['layout_frechet_ratio']:.2f}x, feature Fréchet "
+    print(f"epoch {decision['epoch']}: layout Fréchet {figures['layout_frechet_ratio']:.2f}x, feature Fréchet "
           f"{figures['frechet_ratio']:.2f}x, worst attribute {100 * figures['max_rate_gap']:.1f} points, "
           f"yaw spread {figures['yaw_spread']:.0%}")
     print(f"{decision['reason']}; the release is in {paths.shown(decision['folder'])}")

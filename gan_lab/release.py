@@ -56,7 +56,7 @@ def finish(run_folder, ship_to, quality, exported, made_by, **info) -> dict:
     when `ship_to` is set, ship it only if it beats the model there on the judge that measured
     `quality` (same samples, seed and data; both folders scored now). Returns modelfolder.ship_if_better's decision, or {"shipped": False,
     "reason": ...} when nothing is to be shipped (a quick run)."""
-    modelfolder.write_info(run_folder, quality=face_attributes.summary(quality), judge=quality["judge"],
+    modelfolder.write_info(run_folder, quality=face_attributes.card_quality(quality), judge=quality["judge"],
                            openvino_latency_ms={"median": round(exported["median_ms"], 3), "p95": round(exported["p95_ms"], 3)},
                            made_by=made_by, **_two_sample(run_folder, quality["judge"]), **info)
     if not ship_to:
@@ -110,7 +110,7 @@ def ship_run(run, epoch=None, to=None, note=None, **judge) -> dict:
     made_by |= {"note": note} if note else {}
     ship_to = to or paths.shipped(f"faces-{card['architecture']}")
     decision = finish(out, str(ship_to), quality, time_one_face(out), made_by=made_by, ir_weights=precision)
-    return decision | {"folder": out, "summary": face_attributes.summary(quality)}
+    return decision | {"folder": out, "epoch": epoch, "summary": face_attributes.summary(quality)}
 
 
 def _seconds_until(run, epoch, card) -> float:

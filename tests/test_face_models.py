@@ -168,7 +168,8 @@ def test_release_judges_converts_times_and_ships_only_what_beats_the_shipped_mod
     assert first["shipped"] and "nothing was shipped yet" in first["reason"]
     card = modelfolder.read_info(shipped)
     assert card["made_by"] == {"notebook": "test"} and card["openvino_latency_ms"]["median"] > 0
-    assert card["quality"] == json.loads(json.dumps(face_metrics.summary(quality)))
+    assert card["quality"] == json.loads(json.dumps(face_metrics.card_quality(quality)))
+    assert card["quality"]["samples"] == 50 and len(card["quality"]["rate_gaps"]) == 40  # readable without judging
     generator = load_generator(run / "generator.keras")
     caught = two_sample.judge(generator.generate, generator.latent_dim, 50, 1, n_faces=1_500)
     assert card["two_sample"] == json.loads(json.dumps(two_sample.card(caught)))  # the share the detector catches

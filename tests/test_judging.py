@@ -70,6 +70,7 @@ def test_ship_releases_a_kept_epoch_and_ships_only_what_beats_the_shipped_model(
     card = json.loads((to / "model.json").read_text())
     assert card["epochs"] == 1 and card["made_by"]["epoch"] == 1 and card["made_by"]["note"] == "a test"
     assert card["ir_weights"] in ("fp16", "fp32") and card["judge"]["n"] == 50 and "two_sample" in card
+    assert card["quality"]["samples"] == 50 and len(card["quality"]["rate_gaps"]) == 40
     assert (to / "generator.xml").exists() and (tiny_run / "releases" / "epoch-1" / "generator.onnx").exists()
     z = load_generator(to).sample_latents(4, seed=0)
     expected = Generator(KerasRunner(tiny_run / "generator.keras", model=runs.checkpoint_generator(tiny_run, 1)))
@@ -77,7 +78,7 @@ def test_ship_releases_a_kept_epoch_and_ships_only_what_beats_the_shipped_model(
     assert cli.main(["ship", str(tiny_run), "--epoch", "1", "--to", str(to), *SHIP]) == 0  # the same model again
     assert "kept the shipped model" in capsys.readouterr().out
     assert cli.main(["ship", str(tiny_run), "--to", str(to), *SHIP]) == 0  # the final generator: epoch 2
-    assert (tiny_run / "releases" / "epoch-2" / "generator.xml").exists() and "epoch final" in capsys.readouterr().out
+    assert (tiny_run / "releases" / "epoch-2" / "generator.xml").exists() and "epoch 2:" in capsys.readouterr().out
 
 
 @pytest.mark.slow

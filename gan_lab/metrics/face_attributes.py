@@ -241,6 +241,13 @@ def summary(figures) -> dict:
             "yaw_spread": round(figures["yaw_std"]["generated"] / figures["yaw_std"]["real"], 3)}
 
 
+def card_quality(figures) -> dict:
+    """What a model card keeps of the judge's figures: the summary, and beside it the distances, the 40
+    attribute gaps and the spreads it came from (so a card can be read again without judging)."""
+    kept = ("samples", "frechet_distance", "frechet_real_vs_real", "rate_gaps", "yaw_std", "feature_spread")
+    return summary(figures) | {k: figures[k] for k in kept}
+
+
 def ship_score(figures) -> float:
     """One number that ranks face generators (lower is better): the worse of the two Fréchet
     ratios, so a model must look right both as a picture (layout) and to the classifier (features);
