@@ -41,6 +41,13 @@ def epoch_list(text):
     return text if text == "all" else list(widths(text))
 
 
+def judge_faces(p) -> None:
+    """The face judge's sample sizes, shared by `judge` and `ship` (defaults: the shipped cards' judge)."""
+    p.add_argument("-n", type=positive_int, default=1000, help="faces per side (default 1000, as shipped)")
+    p.add_argument("--n-faces", type=positive_int, default=20_000,
+                   help="procedural faces drawn for the real test faces (default 20000, as shipped)")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gan-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -178,9 +185,7 @@ def parser():
     j.add_argument("models", nargs="+", help="model folders or generator files; with --epochs, run folders")
     j.add_argument("--epochs", type=epoch_list, help="judge a run's kept checkpoints: comma-separated epochs, or all")
     j.add_argument("--seed", type=int, default=1, help="latent seed of the generated faces (default 1, as shipped)")
-    j.add_argument("-n", type=positive_int, default=1000, help="faces per side (default 1000, as shipped)")
-    j.add_argument("--n-faces", type=positive_int, default=20_000,
-                   help="procedural faces drawn for the real test faces (default 20000, as shipped)")
+    judge_faces(j)
     j.add_argument("--two-sample", action=argparse.BooleanOptionalAction, default=True,
                    help="also the share of faces a classifier two-sample test catches (~20 s a model; default on)")
     j.add_argument("--json", help="write the rows as JSON")
@@ -191,9 +196,7 @@ def parser():
     sh.add_argument("--epoch", type=positive_int, help="a kept checkpoint's averaged generator (default: the final one)")
     sh.add_argument("--to", help="the shipped folder to beat (default: models/faces-ARCHITECTURE)")
     sh.add_argument("--note", help="a sentence for the card (why this epoch, pauses, ...)")
-    sh.add_argument("-n", type=positive_int, default=1000, help="faces per side for the judge (default 1000, as shipped)")
-    sh.add_argument("--n-faces", type=positive_int, default=20_000,
-                    help="procedural faces drawn for the real test faces (default 20000, as shipped)")
+    judge_faces(sh)
     sh.set_defaults(command="ship")
     tr = sub.add_parser("translate", help="faces into the other domain, through a CycleGAN model folder")
     tr.add_argument("model", help="a CycleGAN folder holding a2b.* and b2a.* (e.g. models/faces-cyclegan)")

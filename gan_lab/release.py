@@ -85,8 +85,9 @@ def ship_run(run, epoch=None, to=None, note=None, **judge) -> dict:
     run = Path(run)
     card = modelfolder.read_info(run)
     if card.get("architecture") not in ("dcgan", "stylegan", "vae") or card.get("image_shape") != [64, 64, 3]:
-        raise GanLabError(f"{run} is not a finished face training run (its model.json names no 64x64 face architecture; the judge reads those); "
-                          "give the --out folder of `gan-lab train dcgan|stylegan|vae`.")
+        raise GanLabError(f"{run} is not a finished face training run (its model.json names no 64x64 face "
+                          "architecture; the judge reads those); give the --out folder of `gan-lab train "
+                          "dcgan|stylegan|vae`.")
     epoch = int(card["epochs"] if epoch is None else epoch)
     final = epoch == card["epochs"] and (run / "generator.keras").exists()
     model = None if final else runs.checkpoint_generator(run, epoch)  # refused before anything is written
