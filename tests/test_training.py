@@ -66,6 +66,30 @@ def test_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path, digits_s
     np.testing.assert_array_equal(state["rng_state"], gan.seed_generator.state.numpy())
 
 
+@pytest.mark.parametrize("saved, resumed", [("constant", "cosine"), ("cosine", "constant"), ("constant", "constant")])
+def test_a_run_resumes_with_another_learning_rate_schedule(tmp_path, digits_subset, saved, resumed):
+    def gan_with(decay, lr):
+        gan = _gan()
+        rate = keras.optimizers.schedules.CosineDecay(lr, 100) if decay == "cosine" else lr
+        gan.compile(keras.optimizers.Adam(rate), keras.optimizers.Adam(rate), loss="nonsaturating")
+        gan.build_optimizers()
+        return gan
+
+    gan = gan_with(saved, 1e-3)
+    gan.train_step(keras.ops.convert_to_tensor(digits_subset[:32]))
+    ckpt = checkpoints.save(tmp_path, 1, gan.checkpoint_models(), gan.checkpoint_optimizers(), {})
+    other = gan_with(resumed, 5e-4)
+    checkpoints.restore(ckpt, other.checkpoint_models(), other.checkpoint_optimizers())
+    def slots(opt):  # the step and the moments, in order
+        return [np.asarray(v) for v in opt.variables if not v.path.endswith("/learning_rate")]
+
+    assert int(other.g_optimizer.iterations) == int(gan.g_optimizer.iterations) == 1
+    for a, b in zip(slots(gan.g_optimizer), slots(other.g_optimizer), strict=True):
+        np.testing.assert_array_equal(a, b)
+    rate = other.g_optimizer.learning_rate  # the resumed run's own rate, not the checkpoint's
+    assert float(rate) == pytest.approx(5e-4 if resumed == "constant" else 5e-4 * (1 + np.cos(np.pi / 100)) / 2)
+
+
 def test_a_crash_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
     gan = _gan()
     checkpoints.save(tmp_path, 1, gan.checkpoint_models(), gan.checkpoint_optimizers(), {})

@@ -99,7 +99,7 @@ def restore(ckpt, models: dict, optimizers: dict) -> dict:
             model.set_weights(saved.get_weights())
         with np.load(ckpt / "optimizers.npz", allow_pickle=False) as arrays:
             for name, opt in optimizers.items():
-                _assign(opt.variables, [arrays[f"{name}/{i}"] for i in range(_count(arrays, name))])
+                _assign_optimizer(opt, [arrays[f"{name}/{i}"] for i in range(_count(arrays, name))])
             state["rng_state"] = arrays["rng_state"] if "rng_state" in arrays.files else None
     except GanLabError:
         raise
@@ -111,6 +111,16 @@ def restore(ckpt, models: dict, optimizers: dict) -> dict:
 
 def _count(arrays, name) -> int:
     return sum(1 for k in arrays.files if k.startswith(f"{name}/"))
+
+
+def _assign_optimizer(opt, values) -> None:
+    """Restore `opt`'s step and moments; its learning rate stays the one this run was built with.
+    Keras keeps a constant rate as the variable after `iteration` and a schedule as no variable, so
+    a run may resume with another --lr, or switch --lr-decay, from the same checkpoint."""
+    variables = [v for v in opt.variables if not v.path.endswith("/learning_rate")]
+    if len(values) == len(variables) + 1:  # the checkpoint's constant rate: [iteration, rate, moments...]
+        values = values[:1] + values[2:]
+    _assign(variables, values)
 
 
 def _assign(variables, values) -> None:
