@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import (bench, cluster, convert, distribute, identity_grid, images, judging, modelfolder, paths, plots,
-                     release, scale, serve, translator)
+from gan_lab import (bench, cluster, convert, distribute, flops, identity_grid, images, judging, modelfolder, paths,
+                     plots, release, scale, serve, translator)
 from gan_lab.data import folders
 from gan_lab.metrics import face_attributes
 from gan_lab.cli import TRAINABLE
@@ -176,8 +176,9 @@ def cmd_bench(args):
     batches = [_positive(b) for b in args.batch.split(",")]
     backends = tuple(args.backends.split(",")) if args.backends else bench.BACKENDS
     settings = bench.OpenVINOSettings(args.device, args.precision, args.hint, args.streams, args.requests)
-    peak = bench.sgemm_peak()
-    print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s")
+    rates = flops.sgemm_rates()
+    peak = max(rates.values())
+    print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s (NumPy {rates['numpy']:.0f}, TensorFlow {rates['tensorflow']:.0f})")
     results = []
     for model in args.models:
         results += bench.run(model, batches, backends, seconds=args.seconds, repeats=args.repeats, peak=peak,

@@ -2,7 +2,7 @@ import keras
 import pytest
 from keras import layers
 
-from gan_lab import GanLabError, bench, convert, plots
+from gan_lab import GanLabError, bench, convert, flops, plots
 
 
 def test_flops_are_counted_per_layer_kind():
@@ -19,6 +19,13 @@ def test_sgemm_probe_and_cpu_sampler():
         bench.sgemm_peak(n=512, seconds=0.3)
     per_core = cpu.mean_per_core()
     assert len(per_core) >= 1 and all(0 <= c <= 100 for c in per_core) and max(per_core) > 0
+
+
+def test_the_peak_is_the_faster_of_numpy_and_tensorflow(monkeypatch):
+    rates = flops.sgemm_rates(n=256, seconds=0.2)
+    assert set(rates) == {"numpy", "tensorflow"} and all(r > 1.0 for r in rates.values())
+    monkeypatch.setattr(flops, "sgemm_rates", lambda n, seconds: {"numpy": 247.0, "tensorflow": 464.0})
+    assert flops.sgemm_peak() == 464.0
 
 
 def test_a_run_shorter_than_the_sampling_interval_still_gets_a_sample():
