@@ -94,6 +94,9 @@ def parser():
                                                                   "(250,000)")
     k.add_argument("--lr-decay", choices=("cosine", "constant"),
                    help="learning-rate schedule (cosine: to zero over --epochs, else over --minutes)")
+    k.add_argument("--lr-hold", type=positive_int, metavar="EPOCHS",
+                   help="with --lr-decay cosine: hold the full rate this many epochs, then decay to zero at --epochs "
+                        "(resume a constant-rate run with it to cool it down)")
     k.add_argument("--extra-faces", type=positive_int, help="faces: procedural faces of other people added to the "
                                                             "training split (more data, free to draw)")
     k.add_argument("--d-base", type=positive_int, help="faces: discriminator width (default --base)")

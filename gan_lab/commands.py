@@ -39,10 +39,12 @@ def _train_options(args) -> dict:
     toolkit = {"augment": args.augment, "cutout": args.cutout, "d_norm": args.d_norm, "upsample": args.upsample,
                "r1_gamma": args.r1_gamma, "r1_every": args.r1_every, "lr": args.lr, "lr_g": args.lr_g,
                "lr_d": args.lr_d, "beta_1": args.beta1, "beta_2": args.beta2, "ema_half_life": args.ema_half_life,
-               "lr_decay": args.lr_decay, "top_k": args.top_k, "top_k_half_life": args.top_k_half_life}
-    if args.model == "vae" and any(v is not None for k, v in toolkit.items() if k not in ("lr", "beta_1", "lr_decay")):
+               "lr_decay": args.lr_decay, "lr_hold": args.lr_hold, "top_k": args.top_k,
+               "top_k_half_life": args.top_k_half_life}
+    vae_keys = ("lr", "beta_1", "lr_decay", "lr_hold")
+    if args.model == "vae" and any(v is not None for k, v in toolkit.items() if k not in vae_keys):
         raise GanLabError("The training toolkit's GAN options (--augment, --d-norm, --r1-gamma ...) are for the "
-                          "GANs (mnist, dcgan); the VAE takes --lr, --beta1 and --lr-decay.")
+                          "GANs (mnist, dcgan); the VAE takes --lr, --beta1, --lr-decay and --lr-hold.")
     given |= toolkit
     if args.model == "mnist" and args.extra_faces is not None:
         raise GanLabError("--extra-faces is an option of the face models (dcgan, vae).")

@@ -202,6 +202,31 @@ def test_a_cosine_rate_decays_over_steps_or_else_over_the_budget():
         toolkit.learning_rate(1e-3, "linear", 100)
 
 
+def test_a_held_cosine_keeps_the_full_rate_then_decays_to_zero_at_the_end():
+    rate = toolkit.learning_rate(1e-3, "cosine", 30, hold=20)
+    for step, expected in ((0, 1e-3), (19, 1e-3), (20, 1e-3), (25, 5e-4), (30, 0.0), (40, 0.0)):
+        assert float(rate(step)) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    cfg = toolkit.GAN_OPTIONS | {"lr_decay": "cosine", "lr_hold": 8}
+    assert toolkit.schedule_steps(cfg, 10, 50) == (500, 400)
+    assert toolkit.schedule_steps(toolkit.GAN_OPTIONS, 10, 50) == (500, 0)
+    assert toolkit.schedule_steps(toolkit.GAN_OPTIONS, None, 50) == (None, 0)
+
+
+@pytest.mark.parametrize("decay, epochs, hold", [("constant", 10, 8), ("cosine", None, 8), ("cosine", 10, 10)])
+def test_a_hold_without_a_cosine_over_more_epochs_is_refused(decay, epochs, hold):
+    cfg = toolkit.GAN_OPTIONS | {"lr_decay": decay, "lr_hold": hold}
+    with pytest.raises(GanLabError, match=f"lr_hold holds the rate for {hold} epochs"):
+        toolkit.schedule_steps(cfg, epochs, 50)
+
+
+def test_a_run_with_a_bad_hold_writes_nothing(tmp_path):
+    from gan_lab.training import mnist as train_mnist
+
+    with pytest.raises(GanLabError, match="needs --lr-decay cosine"):
+        train_mnist.train(tmp_path / "run", epochs=3, lr_hold=3, lr_decay="cosine", max_images=64, arch="mlp")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("xla", [False, True])
 def test_the_budget_sets_the_rate_before_each_step_from_the_share_spent(digits_subset, xla):
     """A run resumed with 50 of its 100 seconds spent trains at half the rate (the cosine's middle)."""

@@ -15,7 +15,7 @@ from gan_lab.repro import seed_everything
 from gan_lab.training import self_condition
 from gan_lab.training.runs import fit, prepare_out, save_generator
 from gan_lab.training.stylegan import StyleGAN
-from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, learning_rate, speeds
+from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, learning_rate, schedule_steps, speeds
 from gan_lab.training.vae import VAE
 
 EXTRA_SEED = 1  # the extra training faces: a set of its own, no person shared with the seed-0 set
@@ -32,7 +32,7 @@ STYLE_GAN = {k: v for k, v in GAN_OPTIONS.items() if k not in ("upsample", "d_no
     "xla": False}  # XLA runs the blur's depthwise convolution ~40x slower on a CPU: 6 against 44 images/s
 DEFAULTS = {
     "dcgan": COMMON | GAN_OPTIONS | {"d_base": None, "clusters": None},
-    "vae": COMMON | {"lr": 1e-3, "beta_1": 0.9, "beta": 1.0},
+    "vae": COMMON | {"lr": 1e-3, "beta_1": 0.9, "beta": 1.0, "lr_hold": None},
     "stylegan": COMMON | STYLE_GAN,
 }
 
@@ -69,21 +69,22 @@ def training_faces(cfg):
     return images, source
 
 
-def _trainer(model, cfg, seed, steps):
-    """The compiled GAN or VAE for `cfg`."""
+def _trainer(model, cfg, seed, steps, hold=0):
+    """The compiled GAN or VAE for `cfg`, its rate decayed over `steps` after `hold` (`schedule_steps`)."""
     if model == "dcgan":
         generator, discriminator = dcgan.build(_latent(cfg), cfg["image_size"], cfg["base"],
                                                upsample=cfg["upsample"], norm=cfg["d_norm"], d_base=cfg["d_base"],
                                                classes=cfg["clusters"])
-        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=cfg["clusters"])
+        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=cfg["clusters"],
+                           hold=hold)
     if model == "stylegan":
         generator, discriminator = stylegan.build(cfg["latent_dim"], cfg["image_size"], cfg["base"], cfg["cap"],
                                                   cfg["w_dim"], cfg["mapping_layers"], cfg["d_base"])
-        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], trainer=StyleGAN,
+        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], trainer=StyleGAN, hold=hold,
                            mixing=cfg["mixing"])
     encoder, decoder = vae.build(cfg["latent_dim"], cfg["image_size"], cfg["base"])
     trainer = VAE(encoder, decoder, beta=cfg["beta"], seed=seed)
-    optimizer = keras.optimizers.Adam(learning_rate(cfg["lr"], cfg["lr_decay"], steps), beta_1=cfg["beta_1"])
+    optimizer = keras.optimizers.Adam(learning_rate(cfg["lr"], cfg["lr_decay"], steps, hold), beta_1=cfg["beta_1"])
     trainer.compile(optimizer=optimizer, jit_compile=distribute.jit(cfg["xla"]))
     return trainer
 
@@ -110,9 +111,9 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
         distribute.check_batch(cfg["batch_size"], strategy)
     seed_everything(seed)
     images, source = training_faces(cfg)
-    steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
+    steps, hold = schedule_steps(cfg, epochs, len(images) // cfg["batch_size"])
     with distribute.scope(strategy):
-        trainer = _trainer(model, cfg, seed, steps)
+        trainer = _trainer(model, cfg, seed, steps, hold)
     size = cfg["image_size"]
     config = {"model": f"faces-{model}", "arch": model, "image_shape": [size, size, 3], "seed": seed,
               "data_source": source, "train_images": len(images), "epochs": epochs} | cfg

@@ -7,7 +7,7 @@ from gan_lab.models import mnist as mnist_models
 from gan_lab.repro import seed_everything
 from gan_lab.training import self_condition
 from gan_lab.training.runs import fit, prepare_out, save_generator
-from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, speeds
+from gan_lab.training.toolkit import GAN_OPTIONS, compile_gan, schedule_steps, speeds
 
 # XLA fuses the dense GAN's layers: 1,785 vs 1,328 training images/s on 2 cores; on the
 # DCGAN's convolutions it made no measurable difference (1,073 vs 1,013), so it stays off
@@ -37,9 +37,9 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     seed_everything(seed)
     digits = mnist_data.load("train", source=source)
     images = digits.images[:max_images] if max_images else digits.images
-    steps = epochs * (len(images) // cfg["batch_size"]) if epochs else None
+    steps, hold = schedule_steps(cfg, epochs, len(images) // cfg["batch_size"])
     classes = _classes(cfg)
-    gan = _gan(cfg, steps, seed, strategy)
+    gan = _gan(cfg, steps, seed, strategy, hold)
     labelled = classes and not cfg["clusters"]
     config = {"model": "mnist-conditional" if labelled else "mnist", "image_shape": [28, 28, 1], "seed": seed,
               "data_source": digits.source, "train_images": len(images), "epochs": epochs} | cfg
@@ -93,13 +93,13 @@ def _latent(cfg):
     return self_condition.trained_latent(cfg["latent_dim"], cfg["clusters"])
 
 
-def _gan(cfg, steps, seed, strategy=None):
+def _gan(cfg, steps, seed, strategy=None, hold=0):
     classes = _classes(cfg)
     with distribute.scope(strategy):
         generator, discriminator = mnist_models.build(cfg["arch"], _latent(cfg), cfg["g_widths"],
                                                       cfg["d_widths"], upsample=cfg["upsample"], norm=cfg["d_norm"],
                                                       mbstd=cfg["d_mbstd"], classes=classes)
-        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes)
+        return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=classes, hold=hold)
 
 
 def toolkit_costs(variants: dict, steps=40, seed=0, **common) -> dict:

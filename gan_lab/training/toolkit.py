@@ -20,19 +20,36 @@ from gan_lab.training.gan import GAN
 GAN_OPTIONS = {
     "loss": "nonsaturating", "lr": 2e-4, "lr_g": None, "lr_d": None, "beta_1": 0.5, "beta_2": 0.999,
     "label_smoothing": 0.1, "ema": 0.999, "ema_half_life": None, "augment": None, "cutout": 0.5,
-    "r1_gamma": 0.0, "r1_every": 16, "lr_decay": "cosine", "upsample": "transpose", "d_norm": "batch",
+    "r1_gamma": 0.0, "r1_every": 16, "lr_decay": "cosine", "lr_hold": None, "upsample": "transpose", "d_norm": "batch",
     "top_k": None, "top_k_half_life": 250_000,
 }
 
 
-def learning_rate(value, decay, steps):
-    """Constant, or cosine-decayed to zero over `steps` (sharper final samples). A run with only a
-    wall-clock budget (`steps` None) decays over the budget instead (`callbacks.BudgetCosine`)."""
+def learning_rate(value, decay, steps, hold=0):
+    """Constant, or cosine-decayed to zero over `steps` (sharper final samples), held at `value` for
+    the first `hold` of them (warmup-stable-decay: a long run at a constant rate cooled down at the end,
+    its length chosen late: resume it with --lr-hold). A run with only a wall-clock budget (`steps` None)
+    decays over the budget instead (`callbacks.BudgetCosine`)."""
     if decay == "cosine":
+        if hold:
+            return keras.optimizers.schedules.CosineDecay(value, steps - hold, warmup_target=value, warmup_steps=hold)
         return keras.optimizers.schedules.CosineDecay(value, steps) if steps else BudgetCosine(value)
     if decay != "constant":
         raise GanLabError(f"Unknown learning-rate decay {decay!r}; choose cosine or constant.")
     return value
+
+
+def schedule_steps(cfg, epochs, per_epoch) -> tuple:
+    """(steps, hold): the optimizer steps of `epochs` and those of cfg's `lr_hold` epochs at the full
+    rate, refused unless the rate is cosine-decayed over a set number of epochs, after the hold."""
+    steps, hold = (epochs * per_epoch if epochs else None), cfg.get("lr_hold")
+    if hold is None:
+        return steps, 0
+    if cfg["lr_decay"] != "cosine" or not epochs or not 0 < hold < epochs:
+        raise GanLabError(f"lr_hold holds the rate for {hold} epochs before a cosine decay to zero at the last "
+                          f"epoch: it needs --lr-decay cosine and --epochs above it (got {cfg['lr_decay']}, "
+                          f"epochs {epochs}).")
+    return steps, hold * per_epoch
 
 
 def check(cfg) -> dict:
@@ -53,19 +70,20 @@ def check(cfg) -> dict:
 
 
 def compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes=None, trainer=GAN, strategy=None,
-                **options) -> GAN:
+                hold=0, **options) -> GAN:
     """The GAN of `cfg` (a dict with GAN_OPTIONS' keys), compiled for `steps` optimizer steps.
     `trainer`: the GAN class (e.g. StyleGAN), built with `options` too. `strategy` (a tf.distribute
     strategy or its name, see `gan_lab.distribute`): build the GAN and its optimizers under it; the
-    generator and discriminator must have been built under the same strategy's scope."""
+    generator and discriminator must have been built under the same strategy's scope. `hold`: the
+    steps at the full rate before a cosine decay (`schedule_steps`)."""
     check(cfg)
     with distribute.scope(strategy):
-        return _compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes, trainer, **options)
+        return _compile_gan(generator, discriminator, cfg, (steps, hold), seed, xla, num_classes, trainer, **options)
 
 
-def _compile_gan(generator, discriminator, cfg, steps, seed, xla, num_classes, trainer, **options) -> GAN:
+def _compile_gan(generator, discriminator, cfg, schedule, seed, xla, num_classes, trainer, **options) -> GAN:
     def adam(lr):
-        return keras.optimizers.Adam(learning_rate(lr or cfg["lr"], cfg["lr_decay"], steps),
+        return keras.optimizers.Adam(learning_rate(lr or cfg["lr"], cfg["lr_decay"], *schedule),
                                      beta_1=cfg["beta_1"], beta_2=cfg["beta_2"])
 
     gan = trainer(generator, discriminator, seed=seed, ema=cfg["ema"], ema_half_life=cfg["ema_half_life"],
