@@ -2,6 +2,8 @@
 `gan-lab ship` (a run's chosen epoch released and shipped only if better)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -104,3 +106,7 @@ def test_ship_exports_a_style_based_run_as_its_three_networks(tiny_run, tmp_path
     card = json.loads((tmp_path / "shipped" / "model.json").read_text())
     assert card["style_based"] and card["chain_parity"]["max_abs"] <= 1e-2
     assert all((tmp_path / "shipped" / f"{stem}.xml").exists() for stem in ("generator", "mapping", "synthesis"))
+    # a fresh interpreter has not imported the style-based layers: the checkpoint's generator loads all the same
+    code = f"from gan_lab.training import runs; print(runs.checkpoint_generator({str(run)!r}, 1).output_shape)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0 and "(None, 64, 64, 3)" in loaded.stdout, loaded.stderr[-2000:]

@@ -19,6 +19,7 @@ import numpy as np
 
 from gan_lab import flops, modelfolder, paths
 from gan_lab.errors import GanLabError
+from gan_lab.models.io import load_keras
 from gan_lab.training import callbacks, checkpoints, self_condition
 
 
@@ -162,7 +163,7 @@ def checkpoint_generator(out, epoch=None) -> keras.Model:
         kept = ", ".join(p.name for p in found) or "none"
         raise GanLabError(f"{ckpt} holds no averaged generator (kept checkpoints of {out}: {kept}); "
                           "choose one of those epochs.")
-    generator = keras.saving.load_model(ckpt / "ema_generator.keras", safe_mode=True, compile=False)
+    generator = load_keras(ckpt / "ema_generator.keras")  # registers the style-based layers first
     if (out / "clusters.npz").exists():
         with np.load(out / "clusters.npz", allow_pickle=False) as saved:
             generator = self_condition.z_only(generator, saved["labels"], int(saved["k"]))
