@@ -180,7 +180,8 @@ def cmd_bench(args):
     settings = bench.OpenVINOSettings(args.device, args.precision, args.hint, args.streams, args.requests)
     rates = flops.sgemm_rates()
     peak = max(rates.values())
-    print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s (NumPy {rates['numpy']:.0f}, TensorFlow {rates['tensorflow']:.0f})")
+    print(f"SGEMM peak of this machine: {peak:.0f} GFLOP/s "
+          f"(NumPy {rates['numpy']:.0f}, TensorFlow {rates['tensorflow']:.0f})")
     results = []
     for model in args.models:
         results += bench.run(model, batches, backends, seconds=args.seconds, repeats=args.repeats, peak=peak,
