@@ -313,6 +313,19 @@ def test_an_epoch_cut_short_by_the_budget_counts_only_the_images_it_trained():
     assert 0 < progress.rates[0] <= 640 / 0.1  # 640 images in at least 0.1 s, not the epoch's 6,400
 
 
+def test_the_runs_rate_leaves_out_the_first_epoch_and_one_the_budget_cut_short():
+    from gan_lab.training.callbacks import Progress
+
+    progress = Progress(images_per_epoch=6_400)
+    progress.rates, progress.whole = [50.0, 100.0, 104.0, 36.0], [True, True, True, False]  # tracing, 2 whole, cut
+    assert progress.steady_rate() == 102.0
+    progress.rates, progress.whole = [106.0, 36.0], [True, False]  # one whole epoch (with tracing), then cut
+    assert progress.steady_rate() == 106.0
+    progress.rates, progress.whole = [30.0, 36.0], [False, False]  # nothing whole: after the first, as before
+    assert progress.steady_rate() == 36.0
+    assert Progress(images_per_epoch=1).steady_rate() == 0.0
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])

@@ -176,7 +176,7 @@ class Progress(keras.callbacks.Callback):
     def __init__(self, images_per_epoch, initial_epoch=0, desc="training"):
         super().__init__()
         self.images_per_epoch, self.initial_epoch, self.desc = images_per_epoch, initial_epoch, desc
-        self.rates = []  # images/s of each epoch
+        self.rates, self.whole = [], []  # images/s of each epoch; whether it ran all its steps
 
     def on_train_begin(self, logs=None):
         total = self.params["epochs"] if self.params["epochs"] < OPEN_ENDED else None  # a budget-only run
@@ -193,9 +193,18 @@ class Progress(keras.callbacks.Callback):
         steps = self.params.get("steps")
         share = min(self.batches / steps, 1.0) if steps and self.batches else 1.0  # an epoch the budget cut short
         self.rates.append(self.images_per_epoch * share / (time.perf_counter() - self.started))
+        self.whole.append(share == 1.0)
         shown = {k: f"{v:.3g}" for k, v in (logs or {}).items() if k in self.SHOWN}
         self.bar.set_postfix(shown | {"img/s": f"{self.rates[-1]:.0f}"}, refresh=False)
         self.bar.update(1)
 
     def on_train_end(self, logs=None):
         self.bar.close()
+
+    def steady_rate(self) -> float:
+        """The run's training images/s: the median over whole epochs after the first (which includes
+        tracing). An epoch the budget cut short is left out when a whole one exists: what runs once an
+        epoch (the checkpoint and grid at its end, the pipeline's refill) weighs on too few steps (the
+        style-based notebook's 71-s last epoch read 36 images/s, its whole epoch 106)."""
+        whole = [rate for rate, full in zip(self.rates, self.whole) if full]
+        return float(np.median(whole[1:] or whole or self.rates[1:] or self.rates or [0.0]))

@@ -96,7 +96,7 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
         history = trainer.fit(data, epochs=epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=0,
                               shuffle=False).history  # the tf.data pipeline shuffles
     seconds = time.perf_counter() - start
-    rate = float(np.median(progress.rates[1:] or progress.rates or [0.0]))  # the first epoch includes tracing
+    rate = progress.steady_rate()
     done = initial_epoch + len(next(iter(history.values()), []))
     result = RunResult(out, history, grid.saved, done, seconds, rate)
     result.info = {"budget_minutes": minutes, "stopped_by_budget": budget.stopped and not budget.interrupted,
