@@ -51,6 +51,7 @@ def row(generator, seed=1, n=1_000, caught=True, classifier=None, **faces) -> di
     result = face_attributes.summary(figures) | {
         "within_10_points": len(gaps) - len(over), "attributes": len(gaps),
         "worst_attribute": worst, "worst_gap": round(gaps[worst], 4),
+        "worst_gap_se": figures["rate_gap_se"][worst],
         "ship_score": face_attributes.ship_score(figures), "seed": seed, "n": n}
     if caught:
         result["caught"] = round(two_sample.judge(generator.generate, generator.latent_dim, n, seed, **faces)["accuracy"], 3)
@@ -59,13 +60,14 @@ def row(generator, seed=1, n=1_000, caught=True, classifier=None, **faces) -> di
 
 def table(rows) -> str:
     """The rows as a text table (lower is better for the ratios; 50% caught is a perfect score)."""
-    lines = [f"{'model':<34} {'layout':>7} {'feature':>8} {'within 10 pts':>14} {'worst attribute':>24} "
+    lines = [f"{'model':<34} {'layout':>7} {'feature':>8} {'within 10 pts':>14} {'worst attribute (± s.e.)':>30} "
              f"{'yaw':>5} {'caught':>7}"]
     for name, r in rows.items():
         caught = f"{r['caught']:.0%}" if "caught" in r else "-"
-        worst = f"{r['worst_attribute']} {100 * r['worst_gap']:+.1f}"
+        se = f"±{100 * r['worst_gap_se']:.1f}" if "worst_gap_se" in r else ""
+        worst = f"{r['worst_attribute']} {100 * r['worst_gap']:+.1f}{se}"
         lines.append(f"{name[-34:]:<34} {r['layout_frechet_ratio']:>6.2f}x {r['frechet_ratio']:>7.2f}x "
-                     f"{r['within_10_points']:>6} of {r['attributes']:<4} {worst:>24} {r['yaw_spread']:>5.0%} {caught:>7}")
+                     f"{r['within_10_points']:>6} of {r['attributes']:<4} {worst:>30} {r['yaw_spread']:>5.0%} {caught:>7}")
     return "\n".join(lines)
 
 

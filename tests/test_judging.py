@@ -44,8 +44,11 @@ def test_judge_rows_for_a_model_and_every_kept_epoch_of_a_run(tiny_run, tmp_path
     caught = two_sample.judge(generator.generate, generator.latent_dim, n=50, seed=1, n_faces=1_500)["accuracy"]
     assert model["faces-dcgan"]["caught"] == round(caught, 3) and model["faces-dcgan"]["attributes"] == 40
     assert list(epochs) == ["run epoch 1", "run epoch 2"] and all("caught" not in r for r in epochs.values())
+    worst = model["faces-dcgan"]["worst_attribute"]
+    assert model["faces-dcgan"]["worst_gap_se"] == direct["rate_gap_se"][worst] > 0
     out = capsys.readouterr().out
     assert "faces-dcgan" in out and "run epoch 2" in out and "within 10 pts" in out
+    assert f"{worst} {100 * model['faces-dcgan']['worst_gap']:+.1f}±{100 * direct['rate_gap_se'][worst]:.1f}" in out
 
 
 @pytest.mark.slow

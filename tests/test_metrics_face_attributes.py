@@ -101,6 +101,14 @@ def test_the_classifier_ir_scores_as_keras_and_one_left_by_another_classifier_is
                                face_metrics.score(faces, other)["attributes"], atol=1e-4)
 
 
+def test_each_gap_carries_its_sampling_standard_error():
+    se = face_metrics.gap_standard_errors({"Wavy_Hair": 0.2, "Bald": 0.0}, {"Wavy_Hair": 0.3, "Bald": 0.0}, 1000, 1000)
+    assert se["Wavy_Hair"] == pytest.approx(np.sqrt(0.2 * 0.8 / 1000 + 0.3 * 0.7 / 1000), abs=1e-4)  # 1.9 points
+    assert se["Bald"] == 0.0  # no face either side: no doubt
+    quarter = face_metrics.gap_standard_errors({"Wavy_Hair": 0.2}, {"Wavy_Hair": 0.3}, 4000, 4000)
+    assert quarter["Wavy_Hair"] == pytest.approx(se["Wavy_Hair"] / 2, abs=1e-4)  # 4x the faces, half the error
+
+
 def test_missing_classifier_names_the_path_and_the_fix(tmp_path):
     with pytest.raises(GanLabError, match="No face classifier at .*train_face_classifier"):
         face_metrics.load_classifier(tmp_path)
@@ -115,6 +123,8 @@ def test_targets_and_rate_plot_say_which_attributes_are_off(trained, face_splits
     good = face_metrics.face_quality(real[:100], real, model, train.attribute_names)
     off = [k for k, v in bad["rate_gaps"].items() if abs(v) > 0.10]
     text = face_metrics.check_targets(bad)
+    worst = max(bad["rate_gaps"], key=lambda k: abs(bad["rate_gaps"][k]))
+    assert f"{bad['rate_gaps'][worst]:+.1%} ± {bad['rate_gap_se'][worst]:.1%}, {worst}" in text
     assert ("NOT met" in text.splitlines()[0]) == bool(off) and f"{len(off)} attribute(s) outside" in text
     assert "Fréchet distance <= 3x real vs real: NOT met" in text
     assert face_metrics.check_targets(good).splitlines()[0].startswith("attribute rates within 10% of the real faces: met")

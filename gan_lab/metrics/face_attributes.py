@@ -140,12 +140,21 @@ def face_quality(generated, real, classifier, names, second_real=None) -> dict:
     gen_rates, real_rates = attribute_rates(gen["attributes"], names), attribute_rates(ref["attributes"], names)
     gaps = {k: round(gen_rates[k] - real_rates[k], 4) for k in names}
     return {"samples": n,
+            "rate_gap_se": gap_standard_errors(gen_rates, real_rates, n, n),
             "frechet_distance": frechet_distance(gen["features"], ref["features"]),
             "frechet_real_vs_real": frechet_distance(other["features"], ref["features"]),
             "rates_generated": gen_rates, "rates_real": real_rates, "rate_gaps": gaps,
             "max_rate_gap": max(abs(v) for v in gaps.values()),
             "yaw_std": {"generated": float(gen["yaw"].std()), "real": float(ref["yaw"].std())},
             "feature_spread": {"generated": _spread(gen["features"]), "real": _spread(ref["features"])}}
+
+
+def gap_standard_errors(gen_rates, real_rates, n_generated, n_real) -> dict:
+    """Each attribute gap's standard error from sampling alone (two independent binomial rates):
+    with 1,000 faces a side a gap of 30% rates is known to about ±2 points, so a target of
+    10 points is met or missed by less than that only by the luck of the latents."""
+    return {k: round(float(np.sqrt(g * (1 - g) / n_generated + real_rates[k] * (1 - real_rates[k]) / n_real)), 4)
+            for k, g in gen_rates.items()}
 
 
 def _spread(features) -> float:
@@ -178,11 +187,17 @@ def check_targets(figures, max_gap=0.10, max_ratio=3.0) -> str:
     ratio = figures["frechet_distance"] / figures["frechet_real_vs_real"]
     return "\n".join([
         f"attribute rates within {max_gap:.0%} of the real faces: {'met' if not over else 'NOT met'} "
-        f"(largest gap {figures['rate_gaps'][worst]:+.1%}, {worst}; {len(over)} attribute(s) outside: "
+        f"(largest gap {figures['rate_gaps'][worst]:+.1%}{_plus_minus(figures, worst)}, {worst}; {len(over)} attribute(s) outside: "
         f"{', '.join(over) or '-'})",
         f"Fréchet distance <= {max_ratio:g}x real vs real: {'met' if ratio <= max_ratio else 'NOT met'} "
         f"({figures['frechet_distance']:.1f} vs {figures['frechet_real_vs_real']:.1f}, ratio {ratio:.2f}, "
         f"{figures['samples']:,} faces each)"])
+
+
+def _plus_minus(figures, name) -> str:
+    """' ± 1.9%': the gap's standard error, when the figures carry it (cards written before did not)."""
+    se = figures.get("rate_gap_se", {}).get(name)
+    return "" if se is None else f" ± {se:.1%}"
 
 
 def save_classifier(model, report, folder) -> Path:
@@ -244,8 +259,8 @@ def summary(figures) -> dict:
 def card_quality(figures) -> dict:
     """What a model card keeps of the judge's figures: the summary, and beside it the distances, the 40
     attribute gaps and the spreads it came from (so a card can be read again without judging)."""
-    kept = ("samples", "frechet_distance", "frechet_real_vs_real", "rate_gaps", "yaw_std", "feature_spread")
-    return summary(figures) | {k: figures[k] for k in kept}
+    kept = ("samples", "frechet_distance", "frechet_real_vs_real", "rate_gaps", "rate_gap_se", "yaw_std", "feature_spread")
+    return summary(figures) | {k: figures[k] for k in kept if k in figures}
 
 
 def ship_score(figures) -> float:
