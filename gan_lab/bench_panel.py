@@ -140,14 +140,16 @@ class BenchmarkPanel:
     def _show(self, results):
         """Redraw the chart and the table with the figures so far."""
         fig = plots.plot_throughput(results)
-        fig.axes[0].set_title(f"{self.model.label}, batch {self.batch.value}: images/s", fontsize=9)
+        done = sum(r.repeats for r in results)  # in the title, so each repeat's picture differs from the last
+        fig.axes[0].set_title(f"{self.model.label}, batch {self.batch.value}: images/s after {done} timed repeat(s)",
+                              fontsize=9)
         fig.tight_layout()  # again, with the title
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=90)
         plt.close(fig)
         self.chart.value = buffer.getvalue()
         self.table.value = html_table(results)
-        self.status.value = f"<small>running: {sum(r.repeats for r in results)} timed repeat(s) so far</small>"
+        self.status.value = f"<small>running: {done} timed repeat(s) so far</small>"
 
 
 def html_table(results) -> str:
