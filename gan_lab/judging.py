@@ -64,8 +64,7 @@ def table(rows) -> str:
              f"{'yaw':>5} {'caught':>7}"]
     for name, r in rows.items():
         caught = f"{r['caught']:.0%}" if "caught" in r else "-"
-        se = f"±{100 * r['worst_gap_se']:.1f}" if "worst_gap_se" in r else ""
-        worst = f"{r['worst_attribute']} {100 * r['worst_gap']:+.1f}{se}"
+        worst = f"{r['worst_attribute']} {100 * r['worst_gap']:+.1f}±{100 * r['worst_gap_se']:.1f}"
         lines.append(f"{name[-34:]:<34} {r['layout_frechet_ratio']:>6.2f}x {r['frechet_ratio']:>7.2f}x "
                      f"{r['within_10_points']:>6} of {r['attributes']:<4} {worst:>30} {r['yaw_spread']:>5.0%} {caught:>7}")
     return "\n".join(lines)

@@ -187,17 +187,11 @@ def check_targets(figures, max_gap=0.10, max_ratio=3.0) -> str:
     ratio = figures["frechet_distance"] / figures["frechet_real_vs_real"]
     return "\n".join([
         f"attribute rates within {max_gap:.0%} of the real faces: {'met' if not over else 'NOT met'} "
-        f"(largest gap {figures['rate_gaps'][worst]:+.1%}{_plus_minus(figures, worst)}, {worst}; {len(over)} attribute(s) outside: "
-        f"{', '.join(over) or '-'})",
+        f"(largest gap {figures['rate_gaps'][worst]:+.1%} ± {figures['rate_gap_se'][worst]:.1%}, {worst}; "
+        f"{len(over)} attribute(s) outside: {', '.join(over) or '-'})",
         f"Fréchet distance <= {max_ratio:g}x real vs real: {'met' if ratio <= max_ratio else 'NOT met'} "
         f"({figures['frechet_distance']:.1f} vs {figures['frechet_real_vs_real']:.1f}, ratio {ratio:.2f}, "
         f"{figures['samples']:,} faces each)"])
-
-
-def _plus_minus(figures, name) -> str:
-    """' ± 1.9%': the gap's standard error, when the figures carry it (cards written before did not)."""
-    se = figures.get("rate_gap_se", {}).get(name)
-    return "" if se is None else f" ± {se:.1%}"
 
 
 def save_classifier(model, report, folder) -> Path:
@@ -259,8 +253,9 @@ def summary(figures) -> dict:
 def card_quality(figures) -> dict:
     """What a model card keeps of the judge's figures: the summary, and beside it the distances, the 40
     attribute gaps and the spreads it came from (so a card can be read again without judging)."""
-    kept = ("samples", "frechet_distance", "frechet_real_vs_real", "rate_gaps", "rate_gap_se", "yaw_std", "feature_spread")
-    return summary(figures) | {k: figures[k] for k in kept if k in figures}
+    kept = ("samples", "frechet_distance", "frechet_real_vs_real", "rate_gaps", "rate_gap_se", "yaw_std",
+            "feature_spread")
+    return summary(figures) | {k: figures[k] for k in kept}
 
 
 def ship_score(figures) -> float:
