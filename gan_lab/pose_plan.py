@@ -20,9 +20,15 @@ def angles(limit, step) -> np.ndarray:
 
 def angle_to_step(angle, calibration) -> tuple:
     """(latent step, reachable) for a pose change in degrees, by inverting the calibration curve
-    (made monotone first; beyond its ends the step is clipped)."""
+    (made monotone first; beyond its ends the step is clipped to the step that turns the most)."""
     steps = np.asarray(calibration["steps"], np.float64)
-    change = np.maximum.accumulate(np.asarray(calibration["change"], np.float64))
+    change = np.asarray(calibration["change"], np.float64)
+    # Far out a turn may saturate and fall back (-40 degrees at step -7, -38 at -8): keep the curve between
+    # its extremes, so that an angle beyond reach gets the step of the extreme, not the largest step tried.
+    low, high = int(np.argmin(change)), int(np.argmax(change))
+    if low < high:
+        steps, change = steps[low:high + 1], change[low:high + 1]
+    change = np.maximum.accumulate(change)
     if change[-1] - change[0] < 1e-6:
         raise GanLabError("This pose direction does not move the measured pose at all; recalibrate it.")
     reachable = bool(change[0] - 1e-6 <= angle <= change[-1] + 1e-6)

@@ -33,6 +33,17 @@ def test_angle_to_step_inverts_the_calibration_and_flags_what_is_out_of_reach():
         grid.angle_to_step(5.0, {"steps": [-1.0, 1.0], "change": [0.0, 0.0]})
 
 
+def test_a_turn_that_falls_back_at_its_ends_clips_to_the_step_that_turns_most():
+    # notebook 08's calibration of the style-based model shipped in session 18: -40.4 degrees at step -7,
+    # only -37.8 at -8, and 38.2 at step 6, falling to 34.2 at 8
+    saturating = {"steps": [-8.0, -7.0, -6.0, -4.0, 0.0, 4.0, 6.0, 8.0],
+                  "change": [-37.8, -40.4, -39.3, -33.0, 0.0, 37.2, 38.2, 34.2]}
+    assert grid.angle_to_step(-60.0, saturating) == (pytest.approx(-7.0), False)
+    assert grid.angle_to_step(60.0, saturating) == (pytest.approx(6.0), False)
+    step, ok = grid.angle_to_step(-39.0, saturating)  # inside the reach: between steps -7 and -4 of the rising part
+    assert -7.0 < step < -4.0 and ok
+
+
 def fake_directions(names=("yaw", "pitch", "Smiling", "Mouth_Slightly_Open")):
     vectors = latent.unit(np.random.default_rng(1).standard_normal((len(names), 128)))
     info = {"calibration": {"yaw": LINEAR, "pitch": LINEAR}, "steps": {"Smiling": 3.0, "Mouth_Slightly_Open": 4.0}}
