@@ -405,8 +405,9 @@ def table(results) -> str:
     for r in results:
         spread = f"{r.images_per_s_spread[0]:.0f}-{r.images_per_s_spread[1]:.0f}"
         cpu = "/".join(f"{c:.0f}" for c in r.cpu_percent)
+        share = "-" if np.isnan(r.peak_share) else f"{r.peak_share:.1%}"  # no peak given: no share
         rows.append(f"{r.backend:16s} {r.batch:5d} {r.images_per_s:10.0f} {spread:>15s} {r.p50_ms:8.2f} "
-                    f"{r.p95_ms:8.2f} {cpu:>15s} {r.peak_share:8.1%}")
+                    f"{r.p95_ms:8.2f} {cpu:>15s} {share:>8s}")
     return "\n".join(rows)
 
 

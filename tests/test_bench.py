@@ -198,3 +198,13 @@ def test_the_cpu_meter_shows_each_core_while_work_runs():
         bench.sgemm_peak(n=512, seconds=0.4)
         seen = [bar.value for bar in meter.bars]
     assert len(seen) == len(meter.bars) >= 1 and max(seen) > 0 and all(bar.value == 0 for bar in meter.bars)
+
+
+def test_a_run_without_a_peak_prints_no_share_of_it(tiny_model_folder):
+    results = bench.run(tiny_model_folder / "generator.xml", batches=(1,), backends=("onnxruntime",),
+                        seconds=0.1, repeats=1, progress=False)
+    row = bench.table(results).splitlines()[1]
+    assert "nan" not in row and row.split()[-1] == "-"
+    with_peak = bench.run(tiny_model_folder / "generator.xml", batches=(1,), backends=("onnxruntime",),
+                          seconds=0.1, repeats=1, peak=100.0, progress=False)
+    assert bench.table(with_peak).splitlines()[1].endswith("%")
