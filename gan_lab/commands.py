@@ -60,10 +60,12 @@ def _train_options(args) -> dict:
             raise GanLabError("--data, --beta and --base are for the face models (dcgan, vae), not mnist.")
         given |= {"g_widths": args.g_widths, "d_widths": args.d_widths, "d_mbstd": args.d_mbstd or None,
                   "clusters": args.clusters}
-    elif args.g_widths or args.d_widths or args.d_mbstd:
-        raise GanLabError("--g-widths, --d-widths and --d-mbstd are for mnist; the face models take --base and "
-                          "--d-base (the style-based discriminator has minibatch std built in).")
+    elif args.g_widths or args.d_widths or (args.d_mbstd and args.model != "dcgan"):
+        raise GanLabError("--g-widths and --d-widths are for mnist and --d-mbstd for mnist and dcgan; the face models "
+                          "take --base and --d-base (the style-based discriminator has minibatch std built in).")
     else:
+        if args.d_mbstd:
+            given["d_mbstd"] = True
         if args.clusters is not None and args.model != "dcgan":
             raise GanLabError(f"--clusters self-conditions mnist (--arch cgan) and the face dcgan, not {args.model}.")
         given["clusters"] = args.clusters

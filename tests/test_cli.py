@@ -88,10 +88,11 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
     (["train", "mnist", "--epochs", "1", "--out", "OUT", "--augment", "rotate"], "Unknown augmentation rotate"),
     (["train", "vae", "--epochs", "1", "--out", "OUT", "--augment", "color"], "are for the GANs"),
     (["train", "mnist", "--epochs", "1", "--out", "OUT", "--extra-faces", "10"], "--extra-faces is an option"),
-    (["train", "dcgan", "--epochs", "1", "--out", "OUT", "--g-widths", "64,32"], "--g-widths, --d-widths and --d-mbstd are for mnist"),
+    (["train", "dcgan", "--epochs", "1", "--out", "OUT", "--g-widths", "64,32"], "--g-widths and --d-widths are for mnist"),
     (["train", "vae", "--epochs", "1", "--out", "OUT", "--clusters", "10"], "the face dcgan, not vae"),
     (["train", "mnist", "--epochs", "1", "--out", "OUT", "--clusters", "10"], "use it with --arch cgan, not 'mlp'"),
     (["train", "stylegan", "--epochs", "1", "--out", "OUT", "--d-mbstd"], "has minibatch std built in"),
+    (["train", "vae", "--epochs", "1", "--out", "OUT", "--d-mbstd"], "--d-mbstd for mnist and dcgan"),
     (["train", "mnist", "--arch", "cgan", "--epochs", "1", "--out", "OUT", "--d-mbstd"], "unconditional discriminators"),
     (["train", "mnist", "--epochs", "1", "--out", "OUT", "--g-widths", "64,x"], "expected a whole number, got 'x'"),
 ])

@@ -36,6 +36,22 @@ def test_dcgan_shapes_at_each_size(size):
     assert float(keras.ops.max(keras.ops.abs(images))) <= 1.0  # tanh
 
 
+def test_dcgan_minibatch_std_lets_the_discriminator_see_the_batch():
+    keras.utils.set_random_seed(0)
+    _, d = dcgan.build(latent_dim=16, base=8, mbstd=True)
+    rng = np.random.default_rng(0)
+    first = rng.uniform(-1, 1, (1, 64, 64, 3)).astype("float32")
+    same = np.repeat(first, 4, axis=0)  # a batch without variety
+    varied = np.concatenate([first, rng.uniform(-1, 1, (3, 64, 64, 3)).astype("float32")])
+    logit = d.get_layer("logit")
+    logit.kernel.assign(np.ones(logit.kernel.shape, "float32"))  # N(0, 0.02) weights hide the effect at init
+    assert abs(float(d(same)[0, 0]) - float(d(varied)[0, 0])) > 1e-3  # the first face's logit sees its batch-mates
+    spread = keras.Model(d.inputs, d.get_layer("mbstd").output)
+    np.testing.assert_allclose(np.asarray(spread(same))[..., -1], 1e-4, atol=1e-6)  # sqrt(0 + 1e-8): no variety
+    assert np.asarray(spread(varied))[..., -1].min() > 2e-4  # small at init (N(0, 0.02) weights), but there
+    assert "mbstd" not in [layer.name for layer in dcgan.build(latent_dim=16, base=8)[1].layers]
+
+
 def test_unsupported_image_size_is_refused():
     with pytest.raises(GanLabError, match="image_size 48 is not supported; choose one of"):
         dcgan.generator(image_size=48)
@@ -131,10 +147,11 @@ def gan_lab(*args, timeout=300):
 def test_cli_trains_a_face_dcgan(face_folder, tmp_path):
     out = tmp_path / "dc"
     done = gan_lab("train", "dcgan", "--data", str(face_folder), "--epochs", "1", "--out", str(out),
-                   "--base", "8", "--no-xla", "--max-images", "64")
+                   "--base", "8", "--no-xla", "--max-images", "64", "--d-mbstd")
     assert done.returncode == 0, done.stderr
     assert "Trained to epoch 1," in done.stdout
-    assert json.loads((out / "model.json").read_text())["train_images"] == 64
+    card = json.loads((out / "model.json").read_text())
+    assert card["train_images"] == 64 and card["toolkit"]["d_mbstd"] is True
 
 
 @pytest.mark.parametrize("args, message", [

@@ -19,6 +19,7 @@ from keras import layers
 
 from gan_lab.errors import GanLabError
 from gan_lab.models.blocks import normed, up
+from gan_lab.models.stylegan import MinibatchStd
 
 SIZES = (32, 64, 128)
 D_NORMS = ("batch", "spectral", "none")
@@ -68,10 +69,10 @@ def generator(latent_dim=128, image_size=64, channels=3, base=24, kernel=4, name
     return keras.Model(inputs, up(x, channels, upsample, kernel, "tanh", "image", init()), name=name)
 
 
-def downsample(image, base, kernel=4, norm="batch"):
+def downsample(image, base, kernel=4, norm="batch", mbstd=False):
     """Strided Conv2D stack from the image down to a 4x4 map, flattened; BatchNorm after every
     layer but the first (as in the paper), or spectral norm on every layer, or neither.
-    Shared by the discriminator and the VAE's encoder."""
+    Shared by the discriminator and the VAE's encoder; `mbstd` appends the minibatch std map (a discriminator's)."""
     if norm not in D_NORMS:
         raise GanLabError(f"Unknown discriminator normalisation {norm!r}; choose one of {', '.join(D_NORMS)}.")
     x = image
@@ -82,15 +83,16 @@ def downsample(image, base, kernel=4, norm="batch"):
         if i and norm == "batch":
             x = batch_norm()(x)
         x = layers.LeakyReLU(0.2)(x)
-    return layers.Flatten()(x)
+    return layers.Flatten()(MinibatchStd(name="mbstd")(x) if mbstd else x)
 
 
-def discriminator(image_size=64, channels=3, base=24, kernel=4, name="discriminator", norm="batch", classes=None):
+def discriminator(image_size=64, channels=3, base=24, kernel=4, name="discriminator", norm="batch", classes=None,
+                  mbstd=False):
     """image -> one logit. No BatchNorm on the first layer (as in the paper). With `classes`,
     (image, label) -> logit through a projection (Miyato & Koyama, 2018): the logit adds
     <embed(label), phi(image)> to the unconditional one, phi being the flattened 4x4 features."""
     image = keras.Input((image_size, image_size, channels), name="image")
-    phi = downsample(image, base, kernel, norm)
+    phi = downsample(image, base, kernel, norm, mbstd)
     logit = normed(layers.Dense(1, kernel_initializer=init(), name="logit" if not classes else None), norm)(phi)
     if not classes:
         return keras.Model(image, logit, name=name)
@@ -101,9 +103,10 @@ def discriminator(image_size=64, channels=3, base=24, kernel=4, name="discrimina
 
 
 def build(latent_dim=128, image_size=64, base=24, channels=3, upsample="transpose", norm="batch", d_base=None,
-          classes=None):
+          classes=None, mbstd=False):
     """(generator, discriminator) for faces of `image_size` pixels; `d_base`: the discriminator's
     width (default the generator's); `classes`: a conditional pair (generator (z, label), projection
-    discriminator), e.g. for self-conditioning on clusters of the faces."""
+    discriminator), e.g. for self-conditioning on clusters of the faces; `mbstd`: minibatch std in the
+    discriminator."""
     return (generator(latent_dim, image_size, channels, base, upsample=upsample, classes=classes),
-            discriminator(image_size, channels, d_base or base, norm=norm, classes=classes))
+            discriminator(image_size, channels, d_base or base, norm=norm, classes=classes, mbstd=mbstd))

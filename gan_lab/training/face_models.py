@@ -31,7 +31,7 @@ STYLE_GAN = {k: v for k, v in GAN_OPTIONS.items() if k not in ("upsample", "d_no
     "base": 16, "cap": 128, "w_dim": 128, "mapping_layers": 2, "mixing": 0.9, "d_base": None, "lr_decay": "constant",
     "xla": False}  # XLA runs the blur's depthwise convolution ~40x slower on a CPU: 6 against 44 images/s
 DEFAULTS = {
-    "dcgan": COMMON | GAN_OPTIONS | {"d_base": None, "clusters": None},
+    "dcgan": COMMON | GAN_OPTIONS | {"d_base": None, "clusters": None, "d_mbstd": False},
     "vae": COMMON | {"lr": 1e-3, "beta_1": 0.9, "beta": 1.0, "lr_hold": None},
     "stylegan": COMMON | STYLE_GAN,
 }
@@ -74,7 +74,7 @@ def _trainer(model, cfg, seed, steps, hold=0):
     if model == "dcgan":
         generator, discriminator = dcgan.build(_latent(cfg), cfg["image_size"], cfg["base"],
                                                upsample=cfg["upsample"], norm=cfg["d_norm"], d_base=cfg["d_base"],
-                                               classes=cfg["clusters"])
+                                               classes=cfg["clusters"], mbstd=cfg["d_mbstd"])
         return compile_gan(generator, discriminator, cfg, steps, seed, cfg["xla"], num_classes=cfg["clusters"],
                            hold=hold)
     if model == "stylegan":
@@ -134,7 +134,7 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
         result.info["beta"] = cfg["beta"]
     else:
         result.info["toolkit"] = {k: cfg[k] for k in (GAN_OPTIONS if model == "dcgan" else STYLE_GAN)} | \
-            {"d_base": cfg["d_base"]} | ({"clusters": cfg["clusters"]} if model == "dcgan" else {})
+            {"d_base": cfg["d_base"]} | ({"clusters": cfg["clusters"], "d_mbstd": cfg["d_mbstd"]} if model == "dcgan" else {})
     generator = trainer.sampler
     if labels:
         result.info["self_conditioned"] = self_condition.describe(labels[0], cfg["clusters"])
