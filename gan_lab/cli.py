@@ -107,8 +107,9 @@ def parser():
     s.add_argument("--mixing", type=float, help="share of samples trained with two latents' styles (0.9)")
     k.add_argument("--g-widths", type=widths, help="mnist: generator layer widths, e.g. 128,64 (default the builder's)")
     k.add_argument("--d-widths", type=widths, help="mnist: discriminator layer widths, e.g. 64,128")
-    k.add_argument("--d-mbstd", action="store_true", help="mnist (mlp, dcgan), face dcgan: minibatch standard deviation in the "
-                                                          "discriminator, which sees a batch that lacks variety")
+    k.add_argument("--d-mbstd", action="store_true", help="mnist (mlp, dcgan), face dcgan: minibatch standard "
+                                                          "deviation in the discriminator, which sees a batch that "
+                                                          "lacks variety")
     k.add_argument("--clusters", type=positive_int, help="mnist --arch cgan, dcgan: train without labels, "
                                                          "self-conditioned on K clusters of the images; ships a "
                                                          "z-only generator")

@@ -64,8 +64,7 @@ def _train_options(args) -> dict:
         raise GanLabError("--g-widths and --d-widths are for mnist and --d-mbstd for mnist and dcgan; the face models "
                           "take --base and --d-base (the style-based discriminator has minibatch std built in).")
     else:
-        if args.d_mbstd:
-            given["d_mbstd"] = True
+        given["d_mbstd"] = args.d_mbstd or None  # dcgan only: refused above for the other face models
         if args.clusters is not None and args.model != "dcgan":
             raise GanLabError(f"--clusters self-conditions mnist (--arch cgan) and the face dcgan, not {args.model}.")
         given["clusters"] = args.clusters

@@ -133,8 +133,9 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
     if model == "vae":
         result.info["beta"] = cfg["beta"]
     else:
+        dcgan_only = {"clusters": cfg["clusters"], "d_mbstd": cfg["d_mbstd"]} if model == "dcgan" else {}
         result.info["toolkit"] = {k: cfg[k] for k in (GAN_OPTIONS if model == "dcgan" else STYLE_GAN)} | \
-            {"d_base": cfg["d_base"]} | ({"clusters": cfg["clusters"], "d_mbstd": cfg["d_mbstd"]} if model == "dcgan" else {})
+            {"d_base": cfg["d_base"]} | dcgan_only
     generator = trainer.sampler
     if labels:
         result.info["self_conditioned"] = self_condition.describe(labels[0], cfg["clusters"])
