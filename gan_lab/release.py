@@ -125,12 +125,14 @@ def _seconds_until(run, epoch, card) -> float:
 
 def _export(folder, style_based) -> str:
     """Convert the folder's generator (a style-based one as its three networks); FP16 IR weights unless
-    they miss the parity gate, then FP32 (a generator whose raw outputs reach beyond [-1, 1]). Returns which."""
-    export = style_space.export if style_based else convert.convert
+    a network misses the parity gate, then FP32 for that network (a generator whose raw outputs reach
+    beyond [-1, 1]). Returns the generator IR's precision."""
+    keras_file = Path(folder) / "generator.keras"
+    if not style_based:
+        return convert.convert(keras_file, folder, fp32_fallback=True, verbose=False)["ir_precision"]
     try:
-        export(Path(folder) / "generator.keras", folder, verbose=False)
-        return "fp16"
-    except GanLabError as err:
-        print(f"FP16 weights missed the parity gate ({err}); exporting with FP32 weights.")
-        export(Path(folder) / "generator.keras", folder, fp32=True, verbose=False)
-        return "fp32"
+        reports = style_space.export(keras_file, folder, fp32_fallback=True, verbose=False)
+    except GanLabError as err:  # mapping -> synthesis missed the chain's FP16 tolerance
+        print(f"{err}; exporting every network with FP32 weights.")
+        reports = style_space.export(keras_file, folder, fp32=True, verbose=False)
+    return reports["generator"]["ir_precision"]

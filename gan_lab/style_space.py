@@ -21,12 +21,14 @@ from gan_lab.runtime.style import WGenerator, load_style
 STEMS = ("generator", "mapping", "synthesis")
 
 
-def export(generator, out_dir, int8=False, fp32=False, parity_samples=None, verbose=True) -> dict:
+def export(generator, out_dir, int8=False, fp32=False, parity_samples=None, fp32_fallback=False,
+           verbose=True) -> dict:
     """Export a style-based generator (a .keras path or a model) as generator.*, mapping.* and synthesis.*
     in `out_dir`, each through the conversion pipeline's parity gates; then mapping -> synthesis through
     OpenVINO must equal the Keras generator within the IR's tolerance. Returns the reports by stem.
     `fp32`: keep FP32 weights in the IR (a barely trained generator's outputs reach far beyond the
-    image range, where FP16 weights alone err by more than 1e-2)."""
+    image range, where FP16 weights alone err by more than 1e-2); `fp32_fallback`: FP32 only for the
+    networks whose FP16 IR misses its gate (see `convert.convert`)."""
     model = load_keras(generator) if isinstance(generator, (str, os.PathLike)) else generator
     net_map, net_syn, _ = stylegan.parts(model)
     out_dir = Path(out_dir)
@@ -34,12 +36,14 @@ def export(generator, out_dir, int8=False, fp32=False, parity_samples=None, verb
     for stem, net in nets.items():  # the Keras backend's files (and the parts a notebook edits with)
         modelfolder.save_keras(net, out_dir / f"{stem}.keras")
     reports = {stem: convert.convert(net, out_dir, stem=stem, int8=int8 and stem == "generator", fp32=fp32,
-                                     parity_samples=parity_samples, verbose=verbose) for stem, net in nets.items()}
+                                     parity_samples=parity_samples, fp32_fallback=fp32_fallback, verbose=verbose)
+               for stem, net in nets.items()}
     modelfolder.write_info(out_dir, **stylegan.card(model))
     chain = chain_parity(out_dir, model)
     scale = WGenerator(load_style(out_dir, "onnxruntime")).scale  # the unit of W the editing tools step in
     modelfolder.write_info(out_dir, chain_parity=chain, w_scale=round(scale, 6))
-    tolerance = convert.TOLERANCE["fp32" if fp32 else "fp16"]
+    all_fp32 = all(reports[stem]["ir_precision"] == "fp32" for stem in ("mapping", "synthesis"))
+    tolerance = convert.TOLERANCE["fp32" if all_fp32 else "fp16"]
     if chain["max_abs"] > tolerance:
         raise GanLabError(f"mapping -> synthesis through OpenVINO differs from the Keras generator by "
                           f"{chain['max_abs']:.3g} (> {tolerance}); the export in {out_dir} is not usable.")

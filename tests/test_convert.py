@@ -57,6 +57,20 @@ def _randomise_bn(model):  # trained-like batch-norm statistics, so parity tests
             layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
 
 
+def test_fp16_weights_that_miss_the_gate_fall_back_to_fp32_without_redoing_the_onnx(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16,)), layers.Dense(256, kernel_initializer=keras.initializers.RandomNormal(
+        stddev=40.0)), layers.Dense(8 * 8), layers.Reshape((8, 8, 1))])  # raw outputs in the hundreds
+    with pytest.raises(GanLabError, match=r"ONNX -> IR \(fp16\)"):
+        convert.convert(model, tmp_path / "strict", parity_samples=32, verbose=False)
+    assert not list((tmp_path / "strict").glob("generator.*"))  # nothing written
+    report = convert.convert(model, tmp_path / "auto", parity_samples=32, fp32_fallback=True, verbose=False)
+    assert report["ir_precision"] == "fp32" and report["parity"]["ir_fp16_missed"]["max_abs"] > 1e-2
+    assert report["parity"]["ir_fp32"]["max_abs"] <= 1e-4 and "--compress_to_fp16=False" in report["ovc_command"]
+    info = json.loads((tmp_path / "auto" / "model.json").read_text())
+    assert info["conversions"]["generator"]["ir_precision"] == "fp32"
+
+
 @pytest.mark.parametrize("build, value_range", [(dense_sequential, None), (convt_functional, None),
                                                 (upsample_subclassed, (0.0, 1.0))])
 @pytest.mark.slow

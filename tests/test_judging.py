@@ -108,6 +108,10 @@ def test_ship_exports_a_style_based_run_as_its_three_networks(tiny_run, tmp_path
     assert decision["shipped"] and decision["folder"] == run / "releases" / "epoch-1"
     card = json.loads((tmp_path / "shipped" / "model.json").read_text())
     assert card["style_based"] and card["chain_parity"]["max_abs"] <= 1e-2
+    # FP32 weights only for a network whose FP16 IR missed its gate, and the miss is on record
+    assert card["ir_weights"] == card["conversions"]["generator"]["ir_precision"]
+    for report in card["conversions"].values():
+        assert report["ir_precision"] == "fp16" or report["parity"]["ir_fp16_missed"]["max_abs"] > 1e-2
     assert all((tmp_path / "shipped" / f"{stem}.xml").exists() for stem in ("generator", "mapping", "synthesis"))
     # a fresh interpreter has not imported the style-based layers: the checkpoint's generator loads all the same
     code = f"from gan_lab.training import runs; print(runs.checkpoint_generator({str(run)!r}, 1).output_shape)"
