@@ -14,11 +14,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_lab import latent
+from gan_lab import latent, modelfolder
 from gan_lab.data.celeba import ATTRIBUTES
 from gan_lab.errors import GanLabError
 from gan_lab.metrics import face_attributes
 from gan_lab.models.io import load_keras
+from gan_lab.runtime.style import editable
 
 THRESHOLD = 0.5
 
@@ -192,15 +193,16 @@ def calibrate(generate, score, direction, key, steps=np.linspace(-8, 8, 17), n=6
 
 
 class Hold:
-    """Locks that hold: keep the judge's reading of the locked attributes fixed while a latent
-    moves. Orthogonal projection only keeps their *linear* scores fixed, and these generators'
-    attributes are far from linear in z (measured in notebook 08). Instead the edit is walked in
-    `substeps` short steps; each takes the wanted direction minus its component along the locked
-    attributes' local gradients (their logits, or yaw/pitch, through generator and classifier),
-    then a Gauss-Newton pull back to their starting values; `polish` more pulls at the end. Works
-    in batches; deterministic.
+    """Locks that hold: keep the judge's reading of the locked attributes fixed while a latent (a z,
+    or a style-based model's point of W) moves. Orthogonal projection only keeps their *linear*
+    scores fixed, and these generators' attributes are far from linear in the latent (measured in
+    notebook 08). Instead the edit is walked in `substeps` short steps; each takes the wanted
+    direction minus its component along the locked attributes' local gradients (their logits, or
+    yaw/pitch, through generator and classifier), then a Gauss-Newton pull back to their starting
+    values; `polish` more pulls at the end. Works in batches; deterministic.
 
-    `generator`: the Keras generator (the same weights as the backend that renders);
+    `generator`: the Keras network from the edited latent to the image (the same weights as the
+    backend that renders; `keras_editable`);
     `classifier`: the face classifier; `names`: its attribute names."""
 
     def __init__(self, generator, classifier, names, substeps=6, polish=3, damping=1e-3):
@@ -254,9 +256,24 @@ class Hold:
 
     @classmethod
     def for_model(cls, folder, **options) -> "Hold":
-        """The hold for a shipped model folder, judged by the shipped face classifier."""
-        return cls(load_keras(Path(folder) / "generator.keras"), face_attributes.load_classifier(), ATTRIBUTES,
-                   **options)
+        """The hold for a shipped model folder, judged by the shipped face classifier, in the space its
+        editing tools edit: Z, or W in units of its spread for a style-based model."""
+        return cls(keras_editable(folder), face_attributes.load_classifier(), ATTRIBUTES, **options)
+
+
+def keras_editable(folder) -> keras.Model:
+    """The Keras network of what `runtime.style.editable(folder)` edits, so that gradients are taken
+    where the edit moves: generator.keras (z -> image) or, for a style-based model, u -> image through
+    synthesis.keras, with w = w_avg + w_scale * u for every layer, as `WGenerator` renders it."""
+    folder = Path(folder)
+    info = modelfolder.read_info(folder)
+    if not info.get("style_based"):
+        return load_keras(folder / "generator.keras")
+    scale = info.get("w_scale") or editable(folder).scale
+    u = keras.Input((info["w_dim"],), name="u")
+    w = u * scale + np.asarray(info["w_avg"], np.float32)
+    ws = keras.ops.repeat(keras.ops.expand_dims(w, 1), info["num_ws"], axis=1)
+    return keras.Model(u, load_keras(folder / "synthesis.keras")(ws), name="synthesis_in_u")
 
 
 def _pseudo_inverse(jac, gram_inv, r):

@@ -59,7 +59,7 @@ def render(face_path, out, yaw=60.0, step=5.0, pitch=(0.0,), expressions=("neutr
     face.check_space(space_of(generator), f"the model {folder.name}")
     directions = latent.Directions.load(folder / "directions.json")
     rows = plan(directions, yaw, step, pitch, expressions)
-    held = _hold(folder) if hold and face.locks and face.space == "z" else None
+    held = _hold(folder) if hold and face.locks else None
     z = latents(face, directions, rows, held, generator.sample_latents)
     out = paths.writable_dir(out, "grid folder")
     (out / "images").mkdir(exist_ok=True)

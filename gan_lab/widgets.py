@@ -68,11 +68,11 @@ class LatentExplorer:
     @classmethod
     def from_folder(cls, folder, backend="OpenVINO", hold=True, **options) -> "LatentExplorer":
         """The explorer on a shipped model folder, with the directions saved beside it; `hold`:
-        hold locks through the model's Keras generator and the shipped face classifier (in Z; a
-        style-based model is edited in W, where locks project the free directions instead)."""
+        hold locks through the model's Keras network and the shipped face classifier (in Z, or in W
+        for a style-based model)."""
         folder = Path(folder)
         generator = editable(folder, backend)
-        held = Hold.for_model(folder) if hold and space_of(generator) == "z" else None
+        held = Hold.for_model(folder) if hold else None
         return cls(generator, folder / "directions.json", hold=held, **options)
 
     # ----------------------------------------------------------------- widgets

@@ -269,6 +269,29 @@ def test_the_explorer_edits_a_style_based_model_in_w_and_refuses_a_face_saved_in
         explorer.load(tmp_path / "z.json")
 
 
+def test_locks_hold_in_w_through_the_keras_synthesis_in_units_of_ws_spread(exported):
+    from gan_lab.editing import Hold, keras_editable
+
+    out, _, _ = exported
+    editor = editable(out, "onnxruntime")
+    network = keras_editable(out)  # u -> image, as the editor renders it
+    u = editor.sample_latents(4, seed=2)
+    np.testing.assert_allclose(ops.convert_to_numpy(network(u)), editor.style.synthesis.synthesize_raw(editor.to_w(u)),
+                               atol=1e-4)
+    keras.utils.set_random_seed(0)
+    image = keras.Input(network.output_shape[1:])
+    hidden = keras.layers.Dense(8, activation="tanh")(keras.layers.Flatten()(image))
+    classifier = keras.Model(image, {"attributes": keras.layers.Dense(2, activation="sigmoid")(hidden),
+                                     "pose": keras.layers.Dense(2)(hidden)})
+    hold = Hold(network, classifier, ["A", "B"], substeps=10)
+    start = editor.sample_latents(16, seed=3)
+    end = start + 3.0 * latent.unit(latent.sample(1, editor.latent_dim, seed=4))[0]
+    held = hold(start, end, ["A"])
+    before, straight, walked = (hold.read(x, ["A", "B"]) for x in (start, end, held))
+    assert np.abs(straight[:, 0] - before[:, 0]).mean() > 10 * np.abs(walked[:, 0] - before[:, 0]).max()
+    assert np.abs(walked[:, 1] - before[:, 1]).mean() > 0.01  # B is free and still moves
+
+
 def test_a_face_saved_in_w_is_refused_where_faces_are_edited_in_z():
     from gan_lab.recipe import Recipe
 
