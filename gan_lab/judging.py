@@ -52,6 +52,7 @@ def row(generator, seed=1, n=1_000, caught=True, classifier=None, **faces) -> di
         "within_10_points": len(gaps) - len(over), "attributes": len(gaps),
         "worst_attribute": worst, "worst_gap": round(gaps[worst], 4),
         "worst_gap_se": figures["rate_gap_se"][worst],
+        "misses": {name: round(gaps[name], 4) for name in sorted(over, key=lambda k: -abs(gaps[k]))},
         "ship_score": face_attributes.ship_score(figures), "seed": seed, "n": n}
     if caught:
         result["caught"] = round(two_sample.judge(generator.generate, generator.latent_dim, n, seed, **faces)["accuracy"], 3)
@@ -67,6 +68,9 @@ def table(rows) -> str:
         worst = f"{r['worst_attribute']} {100 * r['worst_gap']:+.1f}±{100 * r['worst_gap_se']:.1f}"
         lines.append(f"{name[-34:]:<34} {r['layout_frechet_ratio']:>6.2f}x {r['frechet_ratio']:>7.2f}x "
                      f"{r['within_10_points']:>6} of {r['attributes']:<4} {worst:>30} {r['yaw_spread']:>5.0%} {caught:>7}")
+        others = [f"{k} {100 * v:+.1f}" for k, v in list(r.get("misses", {}).items())[1:]]
+        if others:
+            lines.append(f"{'':<34} also beyond 10 points: {', '.join(others)}")
     return "\n".join(lines)
 
 

@@ -46,9 +46,15 @@ def test_judge_rows_for_a_model_and_every_kept_epoch_of_a_run(tiny_run, tmp_path
     assert list(epochs) == ["run epoch 1", "run epoch 2"] and all("caught" not in r for r in epochs.values())
     worst = model["faces-dcgan"]["worst_attribute"]
     assert model["faces-dcgan"]["worst_gap_se"] == direct["rate_gap_se"][worst] > 0
+    misses = {k: round(v, 4) for k, v in direct["rate_gaps"].items() if abs(v) > 0.10}
+    assert model["faces-dcgan"]["misses"] == misses and len(misses) == 40 - model["faces-dcgan"]["within_10_points"]
+    misses = model["faces-dcgan"]["misses"]
+    assert list(misses)[:1] in ([], [worst]) and sorted(map(abs, misses.values()), reverse=True) == [abs(v) for v in misses.values()]
     out = capsys.readouterr().out
     assert "faces-dcgan" in out and "run epoch 2" in out and "within 10 pts" in out
     assert f"{worst} {100 * model['faces-dcgan']['worst_gap']:+.1f}±{100 * direct['rate_gap_se'][worst]:.1f}" in out
+    others = ", ".join(f"{k} {100 * v:+.1f}" for k, v in list(misses.items())[1:])
+    assert (f"also beyond 10 points: {others}\n" in out + "\n") == bool(others)  # every miss printed, not only the worst
 
 
 @pytest.mark.slow
