@@ -104,7 +104,8 @@ def parser():
     s.add_argument("--cap", type=positive_int, help="most channels of any layer (128)")
     s.add_argument("--w-dim", type=positive_int, help="size of w, the mapping's output (128)")
     s.add_argument("--mapping-layers", type=positive_int, help="dense layers of the mapping network (2)")
-    s.add_argument("--mixing", type=float, help="share of samples trained with two latents' styles (0.9)")
+    s.add_argument("--mixing", type=float, help="share of samples trained with two latents' styles (0; "
+                                                "StyleGAN's 0.9 drew worse faces here)")
     k.add_argument("--g-widths", type=widths, help="mnist: generator layer widths, e.g. 128,64 (default the builder's)")
     k.add_argument("--d-widths", type=widths, help="mnist: discriminator layer widths, e.g. 64,128")
     k.add_argument("--d-mbstd", action="store_true", help="mnist (mlp, dcgan), face dcgan: minibatch standard "

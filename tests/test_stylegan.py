@@ -204,7 +204,7 @@ def test_cli_trains_a_style_based_generator(tmp_path):
     assert done.returncode == 0, done.stderr
     info = json.loads((out / "model.json").read_text())
     assert info["architecture"] == "stylegan" and info["style_based"] and info["num_ws"] == 10
-    assert info["toolkit"]["mixing"] == 0.9 and info["train_mflops_per_image"] > 0
+    assert info["toolkit"]["mixing"] == 0.0 and info["train_mflops_per_image"] > 0
     refused = gan_lab("train", "dcgan", "--epochs", "1", "--out", str(tmp_path / "x"), "--mixing", "0.5")
     assert refused.returncode == 1 and "options of the style-based model" in refused.stderr
 
