@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import (bench, cluster, convert, distribute, flops, identity_grid, images, judging, modelfolder, paths,
+from gan_lab import (bench, cluster, convert, distribute, flops, identity_grid, images, judging, paths,
                      plots, release, scale, serve, translator)
 from gan_lab.data import folders
 from gan_lab.metrics import face_attributes
@@ -108,18 +108,15 @@ def cmd_train(args):
         raise GanLabError(f"Unknown model {args.model!r}; trainable models: {', '.join(TRAINABLE)}.")
     seed = 0 if args.seed is None else args.seed
     strategy = _strategy(args)
-    if args.model == "cyclegan":
-        result, _ = translation.train(_cyclegan_config(args), args.out, resume=args.resume, strategy=strategy)
-    elif args.model == "mnist":
-        result, _ = mnist.train(args.out, args.epochs, seed=seed, resume=args.resume, strategy=strategy,
-                                **_train_options(args))
-    else:
-        result, _ = face_models.train(args.model, args.out, args.epochs, seed=seed, resume=args.resume,
-                                      strategy=strategy, **_train_options(args))
     # The model card keeps every command that trained this run (a resumed run lists each segment).
-    earlier = modelfolder.read_info(result.out).get("commands", [])
     command = shlex.join(["gan-lab", *args.argv]).replace(str(Path.home()), "~")  # a card shows no home folder
-    modelfolder.write_info(result.out, commands=earlier + [command])
+    run = {"resume": args.resume, "strategy": strategy, "command": command}
+    if args.model == "cyclegan":
+        result, _ = translation.train(_cyclegan_config(args), args.out, **run)
+    elif args.model == "mnist":
+        result, _ = mnist.train(args.out, args.epochs, seed=seed, **run, **_train_options(args))
+    else:
+        result, _ = face_models.train(args.model, args.out, args.epochs, seed=seed, **run, **_train_options(args))
     if result.info.get("interrupted"):
         print("Interrupted: stopped at a step boundary with a checkpoint; rerun with --resume to continue.")
     made = "a2b.keras and b2a.keras" if args.model == "cyclegan" else "generator.keras"

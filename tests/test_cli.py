@@ -73,8 +73,10 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
     assert checkpoints.read_state(checkpoints.latest(out / "checkpoints"))["epoch"] == done + 2
     rows = (out / "history.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows][-2:] == [done + 1, done + 2]
-    commands = modelfolder.read_info(out)["commands"]  # the model card names the command that made it
-    assert commands[-1].startswith("gan-lab train mnist --epochs") and commands[-1].split()[-len(SMALL) - 1] == "--resume"
+    # The card names every segment, the killed one too (its command is written when it starts).
+    first, then = modelfolder.read_info(out)["commands"]
+    assert first.startswith("gan-lab train mnist --epochs 40") and "--resume" not in first
+    assert then.startswith("gan-lab train mnist --epochs") and then.split()[-len(SMALL) - 1] == "--resume"
 
 
 @pytest.mark.parametrize("args, message", [

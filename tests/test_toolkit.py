@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from gan_lab import GanLabError
+from gan_lab import GanLabError, modelfolder
 from gan_lab.models import blocks, dcgan
 from gan_lab.models import mnist as mnist_models
 from gan_lab.training import augment, callbacks, losses, runs, toolkit
@@ -270,7 +270,9 @@ def test_a_budget_stops_at_a_step_with_a_checkpoint_and_a_spent_budget_writes_no
     from gan_lab.training import checkpoints, mnist as train_mnist
 
     result, _ = train_mnist.train(tmp_path, minutes=0.05, max_images=256, arch="mlp", g_widths=(16,),
-                                  d_widths=(16,), xla=False, augment="translation,cutout", d_norm="spectral")
+                                  d_widths=(16,), xla=False, augment="translation,cutout", d_norm="spectral",
+                                  command="gan-lab train mnist --minutes 0.05")
+    assert modelfolder.read_info(tmp_path)["commands"] == ["gan-lab train mnist --minutes 0.05"]
     assert result.info["stopped_by_budget"] and result.info["total_train_seconds"] >= 3.0
     ckpt = checkpoints.latest(tmp_path / "checkpoints")
     assert checkpoints.read_state(ckpt)["train_seconds"] >= 3.0 and (tmp_path / "generator.keras").exists()
@@ -278,7 +280,8 @@ def test_a_budget_stops_at_a_step_with_a_checkpoint_and_a_spent_budget_writes_no
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     with pytest.raises(GanLabError, match="already trained .* its whole budget of 0.05 min; nothing was written"):
         train_mnist.train(tmp_path, minutes=0.05, max_images=256, arch="mlp", g_widths=(16,), d_widths=(16,),
-                          xla=False, augment="translation,cutout", d_norm="spectral", resume=True)
+                          xla=False, augment="translation,cutout", d_norm="spectral", resume=True,
+                          command="gan-lab train mnist --minutes 0.05 --resume")  # refused: not on the card
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
 

@@ -95,7 +95,7 @@ def _latent(cfg):
     return self_condition.trained_latent(cfg["latent_dim"], cfg.get("clusters"))
 
 
-def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overrides):
+def train(model, out, epochs=None, seed=0, resume=False, strategy=None, command=None, **overrides):
     """Train the face `model` ("dcgan", "stylegan" or "vae") in run folder `out`; returns (RunResult, trainer).
 
     overrides: any key of DEFAULTS[model] (data, n_faces, latent_dim, base, batch_size, lr, beta, the
@@ -107,6 +107,7 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
     out/generator.keras with model.json; the VAE's encoder beside it as encoder.keras.
     strategy: a tf.distribute strategy or its name ("mirrored"; see `gan_lab.distribute`) to train on
     several devices, batch_size being the global batch; None: one device, as before.
+    command: the command line to list on the card (see `runs.fit`).
     """
     cfg = options(model, overrides)
     if strategy is not None:
@@ -127,7 +128,8 @@ def train(model, out, epochs=None, seed=0, resume=False, strategy=None, **overri
     result = fit(trainer, batches, out, config, epochs,
                  images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, _latent(cfg), seed), grid_every=cfg["grid_every"],
-                 checkpoint_every=cfg["checkpoint_every"], keep=cfg["keep"], resume=resume, minutes=cfg["minutes"])
+                 checkpoint_every=cfg["checkpoint_every"], keep=cfg["keep"], resume=resume, minutes=cfg["minutes"],
+                 command=command)
     result.info |= {"data_source": source, "train_images": len(images), "architecture": model, "seed": seed,
                    "batch_size": cfg["batch_size"], "base_width": cfg["base"]}
     if strategy is not None:

@@ -22,7 +22,8 @@ DEFAULTS = GAN_OPTIONS | {"arch": "mlp", "latent_dim": 100, "batch_size": 64, "l
                           "minutes": None}
 
 
-def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None, strategy=None, **overrides):
+def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None, strategy=None, command=None,
+          **overrides):
     """Train an MNIST GAN in run folder `out`; returns (RunResult, GAN).
 
     overrides: any key of DEFAULTS (arch, loss, latent_dim, batch_size, lr, ...); `clusters` K with
@@ -30,6 +31,7 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     `self_condition`), whose shipped generator takes z alone.
     strategy: a tf.distribute strategy or its name ("mirrored"; see `gan_lab.distribute`) to train on
     several devices, batch_size being the global batch; None: one device, as before.
+    command: the command line to list on the card (see `runs.fit`).
     """
     cfg = options(overrides)
     if strategy is not None:
@@ -52,7 +54,8 @@ def train(out, epochs=None, seed=0, resume=False, source="auto", max_images=None
     batches = mnist_data.dataset(images, cfg["batch_size"], seed, labels=labels, drop_remainder=True)
     result = fit(gan, batches, out, config, epochs, images_per_epoch=len(images) // cfg["batch_size"] * cfg["batch_size"],
                  sample_latents=latent.sample(64, _latent(cfg), seed), grid_every=cfg["grid_every"],
-                 checkpoint_every=cfg["checkpoint_every"], keep=cfg["keep"], resume=resume, minutes=cfg["minutes"])
+                 checkpoint_every=cfg["checkpoint_every"], keep=cfg["keep"], resume=resume, minutes=cfg["minutes"],
+                 command=command)
     result.info |= {"data_source": digits.source, "train_images": len(images), "architecture": cfg["arch"],
                    "loss": cfg["loss"], "seed": seed, "batch_size": cfg["batch_size"],
                    "toolkit": {k: cfg[k] for k in (*GAN_OPTIONS, "d_mbstd")}}

@@ -58,9 +58,11 @@ def check_budget(epochs, minutes):
 
 
 def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
-        grid_every=20, checkpoint_every=20, keep=3, resume=False, value_range=(-1.0, 1.0), minutes=None) -> RunResult:
+        grid_every=20, checkpoint_every=20, keep=3, resume=False, value_range=(-1.0, 1.0), minutes=None, command=None) -> RunResult:
     """Train `trainer` (a compiled GAN/VAE-style model) on `data` for `epochs` in run folder `out`,
-    or until `minutes` of training time (counted over resumed segments too) are spent."""
+    or until `minutes` of training time (counted over resumed segments too) are spent.
+    `command` (the CLI's) joins the card's `commands` once the run is accepted, before it trains, so a
+    segment killed with its session is listed too; a refused run writes nothing."""
     check_budget(epochs, minutes)
     epochs = int(epochs or OPEN_ENDED)
     out = prepare_out(out, resume)
@@ -84,6 +86,9 @@ def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
     else:  # nothing to resume: rows left by a run killed before its first checkpoint are stale
         (out / "history.csv").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    if command:  # a fresh run's card starts over: a folder left before any checkpoint names no segment
+        earlier = modelfolder.read_info(out).get("commands", []) if found else []
+        modelfolder.write_info(out, commands=earlier + [command])
     budget = callbacks.Budget(minutes * 60 if minutes is not None else None, spent, budget_schedules(trainer))
     grid = callbacks.SampleGrid(sample_latents, out / "samples", grid_every, value_range, logdir=out / "logs")
     progress = callbacks.Progress(images_per_epoch, initial_epoch)

@@ -165,11 +165,12 @@ def sample_panel(a, b, k=8, seed=0) -> np.ndarray:
     return np.concatenate([a[:k], b[:k]]).astype(np.float32) / 127.5 - 1.0
 
 
-def train(cfg: Config, out, resume=False, strategy=None):
+def train(cfg: Config, out, resume=False, strategy=None, command=None):
     """Train the CycleGAN of `cfg` in run folder `out`; writes a2b.keras, b2a.keras and model.json
     there. Returns (RunResult, trainer). `strategy`: a tf.distribute strategy or its name ("mirrored";
     see `gan_lab.distribute`) to train on several devices, cfg.batch_size being the global batch (the
-    default batch 1 cannot be split: give a multiple of the devices); None: one device, as before."""
+    default batch 1 cannot be split: give a multiple of the devices); None: one device, as before.
+    `command`: the command line to list on the card (see `runs.fit`)."""
     cfg.check()
     if strategy is not None:
         distribute.check_batch(cfg.batch_size, strategy)
@@ -181,7 +182,7 @@ def train(cfg: Config, out, resume=False, strategy=None):
     config = dict(zip(RUN_KEYS, ("faces-cyclegan", "cyclegan"))) | dataclasses.asdict(cfg)
     result = fit(trainer, data, out, config, cfg.epochs, images_per_epoch=steps * cfg.batch_size,
                  sample_latents=sample_panel(a, b, seed=cfg.seed), grid_every=cfg.grid_every,
-                 checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, resume=resume, minutes=cfg.minutes)
+                 checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, resume=resume, minutes=cfg.minutes, command=command)
     for name, net in (("a2b", trainer.g_ab), ("b2a", trainer.g_ba)):
         modelfolder.save_keras(net, Path(out) / f"{name}.keras")
     modelfolder.write_info(out, task="translation", architecture="cyclegan", domains=source,
