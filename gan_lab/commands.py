@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import (bench, cluster, convert, distribute, flops, identity_grid, images, judging, paths,
-                     plots, release, scale, serve, translator)
+from gan_lab import (bench, cluster, convert, distribute, flops, identity_grid, images, judging, paths, plots,
+                     release, scale, serve, translator)
 from gan_lab.data import folders
 from gan_lab.metrics import face_attributes
 from gan_lab.cli import TRAINABLE

@@ -58,7 +58,8 @@ def check_budget(epochs, minutes):
 
 
 def fit(trainer, data, out, config, epochs, images_per_epoch, sample_latents,
-        grid_every=20, checkpoint_every=20, keep=3, resume=False, value_range=(-1.0, 1.0), minutes=None, command=None) -> RunResult:
+        grid_every=20, checkpoint_every=20, keep=3, resume=False, value_range=(-1.0, 1.0), minutes=None,
+        command=None) -> RunResult:
     """Train `trainer` (a compiled GAN/VAE-style model) on `data` for `epochs` in run folder `out`,
     or until `minutes` of training time (counted over resumed segments too) are spent.
     `command` (the CLI's) joins the card's `commands` once the run is accepted, before it trains, so a

@@ -182,7 +182,8 @@ def train(cfg: Config, out, resume=False, strategy=None, command=None):
     config = dict(zip(RUN_KEYS, ("faces-cyclegan", "cyclegan"))) | dataclasses.asdict(cfg)
     result = fit(trainer, data, out, config, cfg.epochs, images_per_epoch=steps * cfg.batch_size,
                  sample_latents=sample_panel(a, b, seed=cfg.seed), grid_every=cfg.grid_every,
-                 checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, resume=resume, minutes=cfg.minutes, command=command)
+                 checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, resume=resume, minutes=cfg.minutes,
+                 command=command)
     for name, net in (("a2b", trainer.g_ab), ("b2a", trainer.g_ba)):
         modelfolder.save_keras(net, Path(out) / f"{name}.keras")
     modelfolder.write_info(out, task="translation", architecture="cyclegan", domains=source,
